@@ -1,0 +1,3 @@
+from prnet.cli import main
+
+main()
