@@ -1,0 +1,68 @@
+"""Tiny layouts and datasets for the training tests (no geometry or synth module needed).
+
+The samples are consistent: the image is a texture in UV space warped by a random similarity, and the
+position map is the same similarity applied to the UV grid (plus a smooth depth bump), so a network can
+actually learn the mapping.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from prnet.data.format import Manifest, create_dataset, write_sample
+from prnet.layout import UVLayout
+
+
+def tiny_layout(size: int = 32, name: str = "test-disk") -> UVLayout:
+    """A disk-shaped face in UV space with 68 landmarks on rings inside it."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    c, r = (size - 1) / 2, size * 0.42
+    face = (xx - c) ** 2 + (yy - c) ** 2 <= r**2
+    angles = np.linspace(0, 2 * np.pi, 68, endpoint=False)
+    radii = np.where(np.arange(68) % 2 == 0, r * 0.75, r * 0.4)
+    landmark_uv = np.stack([c + radii * np.cos(angles), c + radii * np.sin(angles)], 1).astype(np.float32)
+    weight = np.where(face, 3.0, 0.0).astype(np.float32)
+    weight[(np.abs(xx - c) < r * 0.3) & (np.abs(yy - c) < r * 0.3)] = 4.0
+    for u, v in landmark_uv:
+        weight[int(round(v)), int(round(u))] = 16.0
+    ids = -np.ones((size, size), np.int64)
+    ids[face] = np.arange(face.sum())
+    quads = np.stack([ids[:-1, :-1], ids[:-1, 1:], ids[1:, :-1]], -1).reshape(-1, 3)
+    triangles = quads[(quads >= 0).all(1)].astype(np.int32)
+    return UVLayout(name, size, landmark_uv, face, weight, triangles)
+
+
+def _texture(size: int, rng: np.random.Generator) -> np.ndarray:
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    tex = np.stack([xx, yy, 0.5 + 0.5 * np.sin(6 * xx) * np.cos(6 * yy)], -1)
+    return (255 * np.clip(tex * rng.uniform(0.7, 1.0, 3), 0, 1)).astype(np.uint8)
+
+
+def make_sample(layout: UVLayout, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    s = layout.size
+    angle, scale = rng.uniform(-0.5, 0.5), rng.uniform(0.75, 1.05)
+    shift = rng.uniform(-0.08, 0.08, 2) * s
+    c = (s - 1) / 2
+    rot = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    affine = np.hstack([rot, (np.array([c, c]) + shift - rot @ np.array([c, c]))[:, None]]).astype(np.float32)
+    image = cv2.warpAffine(_texture(s, rng), affine, (s, s), flags=cv2.INTER_LINEAR, borderValue=(40, 40, 40))
+    vv, uu = np.mgrid[0:s, 0:s].astype(np.float32)
+    xy = np.einsum("ij,hwj->hwi", affine[:, :2], np.stack([uu, vv], -1)) + affine[:, 2]
+    z = scale * s * 0.3 * np.exp(-((uu - c) ** 2 + (vv - c) ** 2) / (2 * (0.35 * s) ** 2))
+    posmap = np.concatenate([xy, z[..., None]], -1).astype(np.float32)
+    lu, lv = layout.landmark_uv[:, 0].round().astype(int), layout.landmark_uv[:, 1].round().astype(int)
+    landmarks = posmap[lv, lu]
+    return image, posmap, landmarks
+
+
+def make_dataset(root: Path, n: int = 12, size: int = 32, seed: int = 0, layout: UVLayout | None = None) -> Path:
+    layout = layout or tiny_layout(size)
+    manifest = create_dataset(root, layout, Manifest(image_size=size, layout_id=layout.layout_id, image_ext=".png"))
+    rng = np.random.default_rng(seed)
+    for index in range(n):
+        image, posmap, landmarks = make_sample(layout, rng)
+        write_sample(root, manifest, index, image, posmap, landmarks, {"seed": seed, "index": index})
+    return Path(root)
