@@ -28,7 +28,9 @@ DATA_COMMANDS: list[tuple[str, str]] = [
     ("uv", "prnet.commands.data_uv:uv_command"),
 ]
 # (command name, "module:function") registered at the top level
-COMMANDS: list[tuple[str, str]] = []
+COMMANDS: list[tuple[str, str]] = [
+    ("train", "prnet.commands.train:train_command"),
+]
 # (group name, "module:typer_app") registered as sub-command groups
 GROUPS: list[tuple[str, str]] = []
 

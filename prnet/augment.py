@@ -1,0 +1,147 @@
+"""Training augmentation, applied consistently to the image and its position map (pure numpy/cv2 functions).
+
+One 2x3 similarity `A` maps the stored crop's pixel coordinates to the network input's: it combines the
+resize to the model's input size with a random rotation, scale and translation about the crop centre. The
+image is warped by `A`; the position map's (x, y) VALUES are mapped by `A` and z scaled by its scale (the
+UV grid itself is only resized), so the map stays the 3D face of the warped image. Colour scaling and
+occlusion change the image only.
+
+Paper (Feng et al. 2018): rotation +-45 deg, translation +-10 % of the size, scale 0.9-1.2, colour scale
+0.6-1.4 per channel, synthetic occlusion. The defaults here are tamer (the seed's advice): large rotations
+push landmarks out of the crop and the small CPU runs learn faster on the easier distribution.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from prnet.layout import WEIGHT_LANDMARK, UVLayout
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    rotation_deg: float = 20.0  # uniform in +-rotation_deg
+    translation: float = 0.05  # uniform shift in +-translation * size, per axis
+    scale_min: float = 0.9
+    scale_max: float = 1.1
+    color_min: float = 0.8  # per-channel multiplier, uniform in [color_min, color_max]
+    color_max: float = 1.2
+    occlusion_prob: float = 0.2  # chance of one random rectangle of noise or flat colour
+    occlusion_max_side: float = 0.4  # its sides are up to this fraction of the image
+
+    @classmethod
+    def paper(cls) -> "AugmentConfig":
+        return cls(rotation_deg=45.0, translation=0.1, scale_min=0.9, scale_max=1.2, color_min=0.6, color_max=1.4,
+                   occlusion_prob=0.5, occlusion_max_side=0.5)
+
+    @classmethod
+    def none(cls) -> "AugmentConfig":
+        return cls(0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0)
+
+
+def crop_similarity(data_size: int, out_size: int, angle_rad: float = 0.0, scale: float = 1.0,
+                    shift: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """(2, 3) float64 map from the stored crop's pixels to the network input's (pixel centres at integers).
+
+    Rotates by angle (counter-clockwise on screen), scales about the crop centre, shifts by `shift` output pixels,
+    and resizes data_size -> out_size (x' = (x + 0.5) * f - 0.5 when nothing else is applied).
+    """
+    f = out_size / data_size
+    c_in, c_out = (data_size - 1) / 2.0, (out_size - 1) / 2.0
+    cos, sin = math.cos(angle_rad) * scale * f, math.sin(angle_rad) * scale * f
+    linear = np.array([[cos, sin], [-sin, cos]])  # y points down, so +angle turns the face counter-clockwise
+    offset = np.array([c_out + shift[0], c_out + shift[1]]) - linear @ np.array([c_in, c_in])
+    return np.hstack([linear, offset[:, None]])
+
+
+def similarity_scale(matrix: np.ndarray) -> float:
+    return float(math.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+
+
+def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Map (..., 3) points (x, y, z) through the similarity: (x, y) affinely, z scaled."""
+    out = np.empty_like(points, dtype=np.float32)
+    out[..., :2] = points[..., :2] @ matrix[:, :2].T.astype(np.float32) + matrix[:, 2].astype(np.float32)
+    out[..., 2] = points[..., 2] * np.float32(similarity_scale(matrix))
+    return out
+
+
+def resize_uv_map(posmap: np.ndarray, size: int) -> np.ndarray:
+    """Resample a position map's UV grid to size x size (values unchanged). A 2x downscale averages 2x2."""
+    if posmap.shape[0] == size:
+        return posmap
+    return cv2.resize(posmap, (size, size), interpolation=cv2.INTER_LINEAR)
+
+
+def random_similarity(rng: np.random.Generator, config: AugmentConfig, data_size: int, out_size: int) -> np.ndarray:
+    angle = math.radians(rng.uniform(-config.rotation_deg, config.rotation_deg))
+    scale = rng.uniform(config.scale_min, config.scale_max)
+    shift = tuple(rng.uniform(-config.translation, config.translation, 2) * out_size)
+    return crop_similarity(data_size, out_size, angle, scale, shift)
+
+
+def occlude(image: np.ndarray, rng: np.random.Generator, max_side: float) -> np.ndarray:
+    """Paste one random rectangle of noise or flat colour (the paper pastes textures; we have none shipped)."""
+    size = image.shape[0]
+    h, w = (rng.uniform(0.1, max_side, 2) * size).astype(int) + 1
+    top, left = rng.integers(0, size - h + 1), rng.integers(0, size - w + 1)
+    if rng.random() < 0.5:
+        patch = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    else:
+        patch = np.broadcast_to(rng.integers(0, 256, 3, dtype=np.uint8), (h, w, 3))
+    image = image.copy()
+    image[top : top + h, left : left + w] = patch
+    return image
+
+
+def augment_sample(image: np.ndarray, posmap: np.ndarray, landmarks: np.ndarray, out_size: int,
+                   config: AugmentConfig, rng: np.random.Generator | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(image (S,S,3) uint8, posmap (S,S,3) px, landmarks (68,3) px) -> the same at out_size, augmented.
+
+    rng None: only the resize to out_size (validation).
+    """
+    data_size = image.shape[0]
+    if rng is None:
+        matrix = crop_similarity(data_size, out_size)
+    else:
+        matrix = random_similarity(rng, config, data_size, out_size)
+    image = cv2.warpAffine(image, matrix, (out_size, out_size), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+    posmap = transform_points(resize_uv_map(posmap, out_size), matrix)
+    landmarks = transform_points(landmarks, matrix)
+    if rng is not None:
+        colour = rng.uniform(config.color_min, config.color_max, 3).astype(np.float32)
+        image = np.clip(image.astype(np.float32) * colour, 0, 255).astype(np.uint8)
+        if rng.random() < config.occlusion_prob:
+            image = occlude(image, rng, config.occlusion_max_side)
+    return image, posmap, landmarks
+
+
+def grid_triangles(face_mask: np.ndarray) -> np.ndarray:
+    """Two triangles per 2x2 block of face pixels, as indices into the face pixels in row-major order."""
+    ids = -np.ones(face_mask.shape, np.int64)
+    ids[face_mask] = np.arange(int(face_mask.sum()))
+    a, b, c, d = ids[:-1, :-1], ids[:-1, 1:], ids[1:, :-1], ids[1:, 1:]
+    tris = np.concatenate([np.stack([a, c, b], -1).reshape(-1, 3), np.stack([b, c, d], -1).reshape(-1, 3)])
+    return tris[(tris >= 0).all(1)].astype(np.int32)
+
+
+def resize_layout(layout: UVLayout, size: int) -> UVLayout:
+    """The layout for position maps resampled to size x size (for models with a smaller input).
+
+    Landmark UVs follow the pixel-centre convention; masks are resampled by nearest neighbour, landmark pixels
+    keep the landmark weight, and the face triangles are rebuilt as a regular grid over the new face pixels.
+    """
+    if size == layout.size:
+        return layout
+    f = size / layout.size
+    landmark_uv = ((layout.landmark_uv + 0.5) * f - 0.5).astype(np.float32)
+    face = cv2.resize(layout.face_mask.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST).astype(bool)
+    weight = cv2.resize(layout.weight_mask, (size, size), interpolation=cv2.INTER_NEAREST)
+    cols, rows = np.clip(np.round(landmark_uv).astype(int), 0, size - 1).T
+    weight[rows, cols] = WEIGHT_LANDMARK
+    return UVLayout(f"{layout.name}@{size}", size, landmark_uv, face, weight.astype(np.float32), grid_triangles(face))
