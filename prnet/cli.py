@@ -29,6 +29,7 @@ DATA_COMMANDS: list[tuple[str, str]] = [
 ]
 # (command name, "module:function") registered at the top level
 COMMANDS: list[tuple[str, str]] = [
+    ("bench", "prnet.commands.bench:bench_command"),
     ("train", "prnet.commands.train:train_command"),
 ]
 # (group name, "module:typer_app") registered as sub-command groups

@@ -1,0 +1,104 @@
+"""The images every row runs on, and the ground truth their accuracy is measured against.
+
+Either a dataset directory in the project's format (`--data DIR`: the first N samples in index order) or,
+with no `--data`, a built-in validation set rendered on the fly by the synthetic engine with a fixed seed
+(the same faces on every machine, nothing downloaded). Calibration images for INT8 come from a different
+seed, so quantizers are never calibrated on the faces they are scored on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from prnet.io import PrnetInputError
+
+VALIDATION_SEED = 20180908  # fixed: the built-in validation set is the same faces everywhere
+CALIBRATION_SEED = VALIDATION_SEED + 1
+
+
+@dataclass
+class ValidationSet:
+    images: np.ndarray  # (N, S, S, 3) float32 RGB in [0, 1]
+    posmaps: np.ndarray  # (N, S, S, 3) float32 GT position maps, crop pixels
+    landmarks: np.ndarray  # (N, 68, 3) float32 GT landmarks, crop pixels
+    layout: object  # prnet.layout.UVLayout the GT maps are in
+    source: str  # human-readable: a path, or "synthetic(seed=..., n=...)"
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def input_size(self) -> int:
+        return int(self.images.shape[1])
+
+    def batch(self, size: int) -> np.ndarray:
+        """The first `size` images (repeated when the set is smaller): the fixed input of every timed call."""
+        reps = -(-size // len(self.images))
+        return np.ascontiguousarray(np.concatenate([self.images] * reps)[:size])
+
+
+def from_samples(samples, layout, source: str) -> ValidationSet:
+    if not samples:
+        raise PrnetInputError(f"{source}: no samples to benchmark on")
+    return ValidationSet(
+        images=np.stack([s.image for s in samples]).astype(np.float32) / 255.0,
+        posmaps=np.stack([s.posmap for s in samples]).astype(np.float32),
+        landmarks=np.stack([s.landmarks for s in samples]).astype(np.float32),
+        layout=layout,
+        source=source,
+    )
+
+
+def load_dataset(root: str | Path, limit: int) -> ValidationSet:
+    """The first `limit` complete samples of a dataset directory (any source that writes prnet's format)."""
+    from prnet.data.format import list_samples, read_layout, read_manifest, read_sample
+
+    root = Path(root)
+    if not root.is_dir():
+        raise PrnetInputError(f"{root}: dataset directory not found; make one with `prnet data synth --out {root}`")
+    manifest = read_manifest(root)
+    indices = list_samples(root, manifest)[:limit]
+    if not indices:
+        raise PrnetInputError(f"{root}: holds no complete samples; generate some with `prnet data synth`")
+    samples = [read_sample(root, i, manifest) for i in indices]
+    return from_samples(samples, read_layout(root), source=str(root))
+
+
+def synthetic_set(count: int, seed: int) -> ValidationSet:
+    """`count` faces rendered by prnet's synthetic engine with `seed` (deterministic, nothing on disk)."""
+    try:
+        from prnet.data.synth import render_samples  # the synthetic engine (issue 3)
+        from prnet.geometry.layout import default_layout
+    except ImportError as err:
+        raise PrnetInputError(
+            f"the built-in validation set needs prnet's synthetic engine, which is not importable here ({err}); "
+            "pass --data DIR with a dataset made by `prnet data synth` or `prnet data 300wlp`"
+        ) from err
+    samples = render_samples(count, seed=seed)
+    return from_samples(samples, default_layout(), source=f"synthetic(seed={seed}, n={count})")
+
+
+def validation_set(data: str | Path | None, count: int) -> ValidationSet:
+    return load_dataset(data, count) if data is not None else synthetic_set(count, VALIDATION_SEED)
+
+
+def calibration_images(data: str | Path | None, count: int, validation: ValidationSet) -> np.ndarray:
+    """INT8 calibration images: synthetic faces of another seed; with --data, the samples after the evaluated ones.
+
+    Falls back to the validation images themselves only when nothing else exists (the report notes it).
+    """
+    if data is None:
+        try:
+            return synthetic_set(count, CALIBRATION_SEED).images
+        except PrnetInputError:
+            return validation.images
+    from prnet.data.format import list_samples, read_manifest, read_sample
+
+    manifest = read_manifest(data)
+    rest = list_samples(data, manifest)[len(validation):][:count]
+    if not rest:
+        return validation.images
+    return np.stack([read_sample(data, i, manifest).image for i in rest]).astype(np.float32) / 255.0

@@ -1,0 +1,257 @@
+"""The benchmark report: one `Row` per (variant, backend), the Pareto front, and its four renderings.
+
+A report is plain data (dataclasses -> JSON, schema in bench/SCHEMA.md); the rich table, the Markdown
+file and the latency-vs-NME plot are all rendered from the JSON dict, so what a user reads in the
+terminal is exactly what the files hold. `write_run_dir` writes every file atomically.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+SCHEMA_NAME = "prnet-bench"
+SCHEMA_VERSION = 1
+STATUSES = ("ok", "unavailable", "failed")
+REPORT_FILES = {"json": "report.json", "markdown": "report.md", "plot": "latency_vs_nme.png"}
+
+
+@dataclass
+class Row:
+    """One benchmarked (variant, backend). Every measurement is None when it was not (or could not be) taken."""
+
+    variant: str
+    backend: str
+    status: str = "ok"  # ok | unavailable | failed
+    reason: str | None = None  # why unavailable/failed; None when ok
+    runner: str | None = None  # the runner's own name (e.g. "onnxruntime:model.onnx")
+    artifact: str | None = None  # the file (or folder) this row loads
+    size_bytes: int | None = None
+    params: int | None = None
+    macs: int | None = None  # multiply-accumulates per image (batch 1)
+    latency_ms: dict[str, float] | None = None  # p50, p90, p99, mean, min at batch 1; "n" timed calls
+    throughput: dict[str, float] | None = None  # batch, images_per_s (median), ms_per_batch (median), n
+    memory: dict[str, Any] | None = None  # peak_rss_delta_bytes, method
+    accuracy: dict[str, float] | None = None  # nme68_2d, nme68_3d, dense_nme (percent) and their delta_* vs FP32
+    deviation_px: dict[str, float] | None = None  # max, mean per-vertex distance to the FP32 output (pixels)
+    roofline_ms: float | None = None  # macs / measured peak sgemm MAC rate: the floor for this row's latency
+    pareto: bool = False  # on the latency-vs-NME Pareto front of the ok rows
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return row_name(self.variant, self.backend)
+
+    def fail(self, reason: str) -> None:
+        self.status, self.reason = "failed", reason
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, **asdict(self)}
+
+
+def row_name(variant: str, backend: str) -> str:
+    return f"{variant}/{backend}"
+
+
+def find_row(rows: Iterable[Row] | Iterable[Mapping], name: str):
+    """The row called `name` ("variant/backend"); rows are looked up by name, never by position."""
+    for row in rows:
+        if (row.name if isinstance(row, Row) else row["name"]) == name:
+            return row
+    raise KeyError(f"no row named {name!r}")
+
+
+def pareto_front(points: Mapping[str, tuple[float, float]]) -> list[str]:
+    """Names of the points no other point dominates, when both coordinates are to be minimized.
+
+    A point is dominated when another is <= in both coordinates and < in at least one. Ties (identical
+    points) are all kept. Returned sorted by the first coordinate.
+    """
+    front = []
+    for name, (x, y) in points.items():
+        dominated = any(
+            (ox <= x and oy <= y) and (ox < x or oy < y) for other, (ox, oy) in points.items() if other != name
+        )
+        if not dominated:
+            front.append(name)
+    return sorted(front, key=lambda n: points[n])
+
+
+def mark_pareto(rows: list[Row], metric: str = "nme68_2d") -> list[str]:
+    """Set `row.pareto` for ok rows with a p50 latency and `metric`; returns the front's names."""
+    points = {
+        row.name: (row.latency_ms["p50"], row.accuracy[metric])
+        for row in rows
+        if row.status == "ok" and row.latency_ms and row.accuracy and row.accuracy.get(metric) is not None
+    }
+    front = pareto_front(points)
+    for row in rows:
+        row.pareto = row.name in front
+    return front
+
+
+# --- rendering ---------------------------------------------------------------------------------------
+# (header, function(row dict) -> str); shared by the rich table and the Markdown table.
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
+
+
+def _get(row: Mapping, group: str, key: str):
+    return (row.get(group) or {}).get(key)
+
+
+def _status(row: Mapping) -> str:
+    return row["status"] + ("*" if row.get("pareto") else "")
+
+
+COLUMNS: list[tuple[str, Any]] = [
+    ("row", lambda r: r["name"]),
+    ("status", _status),
+    ("size MB", lambda r: _fmt(r["size_bytes"] and r["size_bytes"] / 1e6, ".2f")),
+    ("params M", lambda r: _fmt(r["params"] and r["params"] / 1e6, ".3f")),
+    ("GMACs", lambda r: _fmt(r["macs"] and r["macs"] / 1e9, ".3f")),
+    ("p50 ms", lambda r: _fmt(_get(r, "latency_ms", "p50"), ".2f")),
+    ("p90 ms", lambda r: _fmt(_get(r, "latency_ms", "p90"), ".2f")),
+    ("p99 ms", lambda r: _fmt(_get(r, "latency_ms", "p99"), ".2f")),
+    ("img/s@B", lambda r: _fmt(_get(r, "throughput", "images_per_s"), ".1f")),
+    ("mem MB", lambda r: _fmt(_get(r, "memory", "peak_rss_delta_bytes") and _get(r, "memory", "peak_rss_delta_bytes") / 1e6, ".1f")),
+    ("NME2D %", lambda r: _fmt(_get(r, "accuracy", "nme68_2d"), ".3f")),
+    ("NME3D %", lambda r: _fmt(_get(r, "accuracy", "nme68_3d"), ".3f")),
+    ("dense %", lambda r: _fmt(_get(r, "accuracy", "dense_nme"), ".3f")),
+    ("dNME2D", lambda r: _fmt(_get(r, "accuracy", "delta_nme68_2d"), "+.3f")),
+    ("dev px max/mean", lambda r: "-" if r.get("deviation_px") is None else
+        f"{r['deviation_px']['max']:.3f}/{r['deviation_px']['mean']:.3f}"),
+]
+
+
+def roofline_cells(report: Mapping) -> dict[str, str] | None:
+    roof = report.get("roofline")
+    if not roof or roof.get("latency_ms") is None:
+        return None
+    return {
+        "row": f"roofline ({roof['peak_gmacs']:.1f} GMAC/s sgemm)",
+        "status": "ref",
+        "GMACs": _fmt(roof["macs"] / 1e9, ".3f"),
+        "p50 ms": _fmt(roof["latency_ms"], ".2f"),
+    }
+
+
+def table_rows(report: Mapping) -> list[list[str]]:
+    """The table body as strings: one line per row, then the roofline reference line."""
+    lines = [[fn(row) for _, fn in COLUMNS] for row in report["rows"]]
+    roof = roofline_cells(report)
+    if roof:
+        lines.append([roof.get(header, "") for header, _ in COLUMNS])
+    return lines
+
+
+def settings_line(report: Mapping) -> str:
+    s = report["settings"]
+    return (
+        f"threads {s['threads']}, batch-1 latency over {s['iters']} timed calls per row in {s['rounds']} "
+        f"interleaved rounds after {s['warmup']} warm-up calls, throughput at batch {s['batch']}; "
+        f"accuracy on {report['data']['num_samples']} samples of {report['data']['source']}; "
+        f"reference row {report.get('reference_row') or '-'}"
+    )
+
+
+def problem_lines(report: Mapping) -> list[str]:
+    return [f"{row['name']}: {row['status']}: {row['reason']}" for row in report["rows"] if row["status"] != "ok"]
+
+
+def to_markdown(report: Mapping) -> str:
+    headers = [header for header, _ in COLUMNS]
+    out = [
+        f"# prnet bench: {report['model']['name']}",
+        "",
+        f"{report['created']} on {report['machine']['cpu']} ({report['machine']['platform']})",
+        "",
+        settings_line(report) + ".",
+        "",
+        "| " + " | ".join(headers) + " |",
+        "|" + "|".join("---" for _ in headers) + "|",
+    ]
+    out += ["| " + " | ".join(cells) + " |" for cells in table_rows(report)]
+    out += [
+        "",
+        "`*` after the status: on the Pareto front of p50 latency vs 68-point 2D NME. NME in percent of the GT "
+        "landmark box sqrt(w*h); dNME = row minus the reference row; dev px = per-vertex distance of the output "
+        "from the reference row's output over the face pixels. Memory: " + report.get("memory_method", "-") + ".",
+    ]
+    problems = problem_lines(report)
+    if problems:
+        out += ["", "## Rows that did not run", ""] + [f"- {line}" for line in problems]
+    for row in report["rows"]:
+        for note in row.get("notes") or []:
+            out.append(f"- note {row['name']}: {note}")
+    return "\n".join(out) + "\n"
+
+
+def print_table(report: Mapping, console=None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    table = Table(title=f"prnet bench: {report['model']['name']}", caption=settings_line(report))
+    for header, _ in COLUMNS:
+        table.add_column(header, justify="left" if header in ("row", "status") else "right", no_wrap=header == "row")
+    styles = {"ok": None, "unavailable": "yellow", "failed": "red", "ref": "dim"}
+    for cells in table_rows(report):
+        table.add_row(*cells, style=styles.get(cells[1].rstrip("*")))
+    console.print(table)
+    for line in problem_lines(report):
+        console.print(f"  {line}", style="yellow" if ": unavailable:" in line else "red", markup=False)
+
+
+def plot_latency_vs_nme(report: Mapping, path: Path) -> bool:
+    """Scatter p50 latency vs 68-point NME of the ok rows, the Pareto front as a step line. False if nothing to plot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in report["rows"] if r["status"] == "ok" and _get(r, "latency_ms", "p50") is not None
+            and _get(r, "accuracy", "nme68_2d") is not None]
+    if not rows:
+        return False
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    for r in rows:
+        x, y = r["latency_ms"]["p50"], r["accuracy"]["nme68_2d"]
+        ax.scatter([x], [y], s=40, color="tab:red" if r["pareto"] else "tab:blue", zorder=3)
+        ax.annotate(r["name"], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    front = sorted((r["latency_ms"]["p50"], r["accuracy"]["nme68_2d"]) for r in rows if r["pareto"])
+    if front:
+        ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="tab:red", lw=1.2,
+                label="Pareto front")
+    roof = report.get("roofline") or {}
+    if roof.get("latency_ms") is not None:
+        ax.axvline(roof["latency_ms"], color="gray", ls="--", lw=1, label="FP32 roofline (sgemm peak)")
+    ax.set_xlabel(f"latency p50 at batch 1 (ms, {report['settings']['threads']} threads)")
+    ax.set_ylabel("68-point NME 2D (%)")
+    ax.set_title(f"prnet bench: {report['model']['name']}")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    from prnet.io import atomic_path
+
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return True
+
+
+def write_run_dir(report: Mapping, out_dir: Path) -> dict[str, Path]:
+    """Write report.json, report.md and latency_vs_nme.png (when any row has both numbers), atomically."""
+    from prnet.io import write_bytes_atomic, write_json_atomic
+
+    out_dir = Path(out_dir)
+    written = {"json": out_dir / REPORT_FILES["json"], "markdown": out_dir / REPORT_FILES["markdown"]}
+    write_json_atomic(written["json"], report)
+    write_bytes_atomic(written["markdown"], to_markdown(report).encode())
+    if plot_latency_vs_nme(report, out_dir / REPORT_FILES["plot"]):
+        written["plot"] = out_dir / REPORT_FILES["plot"]
+    return written

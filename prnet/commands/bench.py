@@ -1,0 +1,58 @@
+"""`prnet bench`: latency, size, memory and accuracy of every model variant on every runtime, in one table."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def bench_command(
+    model: Optional[Path] = typer.Option(
+        None, "--model", help="PRNet checkpoint (.pt from `prnet train`); default: the built-in model."),
+    variants: Optional[str] = typer.Option(
+        None, "--variants", help="Comma-separated model variants, e.g. fp32,fp16,int8,svd,svd+int8 (default: all)."),
+    backends: Optional[str] = typer.Option(
+        None, "--backends",
+        help="Comma-separated runtimes, e.g. torch,onnxruntime,openvino,executorch,tensorrt,coreml (default: all)."),
+    data: Optional[Path] = typer.Option(
+        None, "--data", help="Dataset directory in prnet's format; default: built-in synthetic validation set."),
+    samples: int = typer.Option(32, "--samples", help="How many samples accuracy is measured on."),
+    threads: int = typer.Option(
+        os.cpu_count() or 1, "--threads", help="Threads every runtime is pinned to (reported)."),
+    batch: int = typer.Option(8, "--batch", help="Batch size B of the throughput measurement."),
+    iters: int = typer.Option(30, "--iters", help="Timed batch-1 calls per row (after warm-up)."),
+    warmup: int = typer.Option(3, "--warmup", help="Untimed calls per row before timing."),
+    rounds: int = typer.Option(5, "--rounds", help="Interleaved rounds the timed calls are spread over."),
+    reference: str = typer.Option("fp32/torch", "--reference", help="Row that deltas and deviations compare to."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run directory (default: runs/bench/<timestamp>)."),
+) -> None:
+    """Benchmark model variants x backends: status, size, params, MACs, latency p50/p90/p99, throughput,
+    memory, NME (68-point 2D/3D, dense) and deviation from FP32; writes JSON, Markdown and a latency-vs-NME plot."""
+    from rich.console import Console
+
+    from prnet.io import PrnetInputError
+
+    console = Console(stderr=True)
+    for name, value in (("--threads", threads), ("--batch", batch), ("--iters", iters), ("--rounds", rounds)):
+        if value < 1:
+            console.print(f"[red]{name} must be at least 1, got {value}[/red]")
+            raise typer.Exit(2)
+    try:
+        from bench.api import benchmark
+        from bench.core import BenchSettings
+
+        settings = BenchSettings(threads=threads, batch=batch, iters=iters, warmup=max(0, warmup), rounds=rounds,
+                                 reference=reference)
+        report, written = benchmark(model, variants, backends, data, samples, settings, out,
+                                    log=lambda message: console.print(message, style="dim", highlight=False, markup=False))
+    except PrnetInputError as err:
+        console.print(f"[red]error:[/red] {err}", highlight=False)
+        raise typer.Exit(2)
+    for kind, path in written.items():
+        console.print(f"{kind}: {path}", highlight=False)
+    if not any(row["status"] == "ok" for row in report["rows"]):
+        console.print("[red]no row ran: see the reasons above[/red]")
+        raise typer.Exit(1)
