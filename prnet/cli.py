@@ -31,6 +31,7 @@ DATA_COMMANDS: list[tuple[str, str]] = [
 COMMANDS: list[tuple[str, str]] = [
     ("bench", "prnet.commands.bench:bench_command"),
     ("train", "prnet.commands.train:train_command"),
+    ("compress", "prnet.commands.compress:compress_command"),
 ]
 # (group name, "module:typer_app") registered as sub-command groups
 GROUPS: list[tuple[str, str]] = []

@@ -1,0 +1,114 @@
+"""Recovery fine-tuning: a compressed student learns to reproduce the FP32 teacher's position maps.
+
+Loss: the training loss (`prnet.losses.weighted_mse`: squared error weighted per UV pixel by the layout's
+`weight_mask`, 16 landmarks / 4 eyes-nose-mouth / 3 face / 0 elsewhere, in units of the output scale) against
+the teacher's maps instead of -- or besides -- the ground truth. `gt_weight > 0` adds the same loss against the ground-truth maps.
+
+Both models take (B, 3, S, S) images in [0, 1] and return position maps in PIXELS (the deployment form does;
+wrap a plain PRNet in `pixels(model)`). The loop reads top to bottom: batch, teacher, student, loss, step.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from compress.data import Batch
+from prnet.io import PrnetInputError
+from prnet.losses import weighted_mse
+
+
+@dataclass
+class DistillConfig:
+    steps: int = 500
+    batch_size: int = 8
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    gt_weight: float = 0.0  # weight of the ground-truth loss next to the teacher's (0: pure distillation)
+    warmup_steps: int = 20  # linear warm-up, then cosine decay to 10% of lr
+    log_every: int = 50
+    device: str = "cpu"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Pixels(nn.Module):
+    """A PRNet (output in [0, 1]) seen as a model that outputs pixels."""
+
+    def __init__(self, model: nn.Module, output_scale: float):
+        super().__init__()
+        self.model, self.output_scale = model, float(output_scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x) * self.output_scale
+
+
+def weighted_map_loss(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, scale: float) -> torch.Tensor:
+    """The training loss (prnet.losses.weighted_mse) on maps in pixels / `scale`; (B, 3, S, S), weight (S, S)."""
+    return weighted_mse(pred / scale, target / scale, weight)
+
+
+def learning_rate(step: int, config: DistillConfig) -> float:
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def finetune(
+    student: nn.Module,
+    teacher: nn.Module,
+    batches: Iterator[Batch],
+    weight_mask: np.ndarray,
+    output_scale: float,
+    config: DistillConfig,
+    log: Callable[[str], None] = lambda line: None,
+) -> list[dict]:
+    """Train `student` in place for `config.steps` steps; returns the loss history (one entry per log)."""
+    device = torch.device(config.device)
+    student.to(device).train().requires_grad_(True)
+    teacher.to(device).eval().requires_grad_(False)
+    weight = torch.as_tensor(weight_mask, dtype=torch.float32, device=device)
+    params = [p for p in student.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    autocast = nullcontext()  # FP32 on purpose: the student must match the FP32 teacher closely
+    history, running, started = [], 0.0, time.perf_counter()
+    for step in range(config.steps):
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, config)
+        batch = next(batches)
+        images = batch.images.to(device)
+        with torch.no_grad():
+            target = teacher(images)
+        with autocast:
+            pred = student(images)
+            loss = weighted_map_loss(pred, target, weight, output_scale)
+            if config.gt_weight > 0:
+                loss = loss + config.gt_weight * weighted_map_loss(pred, batch.posmaps.to(device), weight, output_scale)
+        if not torch.isfinite(loss):
+            raise PrnetInputError(
+                f"fine-tuning diverged at step {step} (loss {loss.item()}); lower the learning rate (--lr) "
+                "or check the training data for broken samples"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        running += loss.item()
+        if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
+            count = (step % config.log_every) + 1
+            entry = {"step": step + 1, "loss": running / count, "lr": learning_rate(step, config),
+                     "seconds": time.perf_counter() - started}
+            history.append(entry)
+            log(f"step {entry['step']}/{config.steps} loss {entry['loss']:.3e} lr {entry['lr']:.1e}")
+            running = 0.0
+    student.eval().requires_grad_(False)
+    return history

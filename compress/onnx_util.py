@@ -1,0 +1,91 @@
+"""ONNX plumbing for compression: export a (deployment-form) module, map ONNX convs back to module names,
+and stamp the metadata a runner needs to use a file on its own (input size, output scale, UV layout)."""
+
+from __future__ import annotations
+
+import fnmatch
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from prnet.io import atomic_path
+
+INPUT_NAME, OUTPUT_NAME = "image", "posmap"
+
+
+def export_onnx(module: nn.Module, path: str | Path, input_size: int, opset: int = 17, dynamic_batch: bool = True) -> Path:
+    """TorchScript-based export (1 s, single file, weights named after the state dict), written atomically."""
+    module = module.eval()
+    example = torch.zeros(1, 3, input_size, input_size, device=next(module.parameters()).device)
+    axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
+    with atomic_path(path, suffix=".onnx") as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, example, str(tmp), dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
+                          output_names=[OUTPUT_NAME], dynamic_axes=axes, do_constant_folding=True)
+    return Path(path)
+
+
+def conv_module_names(model_proto) -> dict[str, str]:
+    """ONNX Conv node name -> the torch module it came from (its weight initializer is '<module>.weight',
+    possibly behind an Identity that deduplicated equal tensors)."""
+    producers = {out: node for node in model_proto.graph.node for out in node.output}
+    names = {}
+    for node in model_proto.graph.node:
+        if node.op_type != "Conv":
+            continue
+        weight = node.input[1]
+        while weight in producers and producers[weight].op_type in ("Identity", "DequantizeLinear"):
+            weight = producers[weight].input[0]
+        names[node.name] = weight[: -len(".weight")] if weight.endswith(".weight") else weight
+    return names
+
+
+def conv_channels(model_proto) -> dict[str, tuple[int, int]]:
+    """ONNX Conv node name -> (Cin, Cout) from its weight initializer's shape."""
+    inits = {init.name: tuple(init.dims) for init in model_proto.graph.initializer}
+    producers = {out: node for node in model_proto.graph.node for out in node.output}
+    channels = {}
+    for node in model_proto.graph.node:
+        if node.op_type != "Conv":
+            continue
+        weight = node.input[1]
+        while weight not in inits and weight in producers:
+            weight = producers[weight].input[0]
+        if weight in inits:
+            cout, cin_per_group = inits[weight][:2]
+            groups = next((a.i for a in node.attribute if a.name == "group"), 1)
+            channels[node.name] = (cin_per_group * groups, cout)
+    return channels
+
+
+def select_convs(model_proto, patterns: tuple[str, ...], thin_channels: int = 0) -> list[str]:
+    """ONNX Conv node names whose module name matches a pattern, or with <= `thin_channels` in/out channels."""
+    names, channels = conv_module_names(model_proto), conv_channels(model_proto)
+    chosen = []
+    for node_name, module_name in names.items():
+        cin, cout = channels.get(node_name, (1 << 30, 1 << 30))
+        if any(fnmatch.fnmatchcase(module_name, p) for p in patterns) or min(cin, cout) <= thin_channels:
+            chosen.append(node_name)
+    return chosen
+
+
+def set_metadata(path: str | Path, metadata: dict[str, Any]) -> None:
+    """Add string metadata_props (JSON for non-strings) to an ONNX file, atomically."""
+    import json
+
+    import onnx
+
+    model = onnx.load(str(path))
+    existing = {p.key: p for p in model.metadata_props}
+    for key, value in metadata.items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        if key in existing:
+            existing[key].value = text
+        else:
+            entry = model.metadata_props.add()
+            entry.key, entry.value = key, text
+    with atomic_path(path, suffix=".onnx") as tmp:
+        onnx.save(model, str(tmp))

@@ -1,0 +1,183 @@
+"""`prnet compress` end to end: deployment form -> [SVD + distillation] -> [QAT] -> ONNX FP32 / INT8 / FP16,
+then validation NME and side-by-side latency of every variant, written as a report next to the models.
+
+    OUT/model.pt             compressed PyTorch form (compress.checkpoint; outputs pixels)
+    OUT/original.fp32.onnx   the original graph (transposed convs), FP32: the latency/accuracy baseline
+    OUT/deploy.fp32.onnx     the deployment form before SVD (only when --svd)
+    OUT/model.fp32.onnx      the compressed model in FP32
+    OUT/model.int8.onnx      QDQ INT8 (ONNX Runtime, OpenVINO; --int8-target tensorrt: symmetric for TensorRT)
+    OUT/model.fp16.onnx      FP16 weights and compute, float32 I/O (GPU/TensorRT/CoreML)
+    OUT/layout.npz           the UV layout the maps are in
+    OUT/report.json, report.md
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from torch import nn
+
+from compress import fp16 as fp16_method
+from compress import int8 as int8_method
+from compress import qat as qat_method
+from compress import svd as svd_method
+from compress.data import calibration_loop, first_batches, random_batches
+from compress.distill import DistillConfig, Pixels, finetune
+from compress.evaluate import torch_maps, validation_metrics
+from compress.fp16 import Fp16Config
+from compress.int8 import Int8Config
+from compress.latency import RUNTIMES, compare_onnx, runtime_callable
+from compress.macs import layer_costs, total_params
+from compress.onnx_util import export_onnx, set_metadata
+from compress.qat import QatConfig
+from compress.svd import SvdConfig, SvdResult
+
+
+@dataclass
+class CompressConfig:
+    svd: SvdConfig | None = None
+    finetune: DistillConfig = field(default_factory=lambda: DistillConfig(steps=500))  # recovery after SVD
+    qat: QatConfig | None = None
+    int8: Int8Config | None = None
+    fp16: Fp16Config | None = None
+    upsample: str = "phases"  # the deployment rewrite of stride-2 transposed convs (export.deploy)
+    val_count: int = 64  # validation images for NME
+    latency_repeats: int = 20  # interleaved timed runs per (variant, runtime)
+    runtimes: tuple[str, ...] = RUNTIMES
+    threads: int = 2
+    seed: int = 0
+
+
+@dataclass
+class Student:
+    """The compressed PyTorch model before export, with how it was made."""
+
+    model: nn.Module
+    svd: SvdResult | None = None
+    history: list[dict] = field(default_factory=list)
+    qat_history: list[dict] = field(default_factory=list)
+
+
+def build_student(teacher: nn.Module, train: Any, layout, output_scale: float, config: CompressConfig,
+                  log: Callable[[str], None]) -> Student:
+    """SVD + distillation fine-tune (when asked), then QAT (when asked), on a copy of the deployment form."""
+    student = Student(copy.deepcopy(teacher))
+    if config.svd is not None:
+        student.svd = svd_method.apply(teacher, config.svd)
+        student.model = student.svd.model
+        log(f"SVD ({config.svd.describe()}): {len(student.svd.plan)} layers factorized; fine-tuning "
+            f"{config.finetune.steps} steps")
+        if config.finetune.steps > 0:
+            batches = random_batches(train, config.finetune.batch_size, seed=config.seed)
+            student.history = finetune(student.model, teacher, batches, layout.weight_mask, output_scale,
+                                       config.finetune, log)
+    if config.qat is not None and config.qat.steps > 0:
+        calibration = first_batches(train, config.qat.int8.calibration_count, config.finetune.batch_size)
+        qat_method.apply(student.model, config.qat, calibration_loop(calibration))
+        qat_train = DistillConfig(**{**config.finetune.to_dict(), "steps": config.qat.steps, "lr": config.qat.lr})
+        log(f"QAT: {config.qat.steps} steps")
+        batches = random_batches(train, qat_train.batch_size, seed=config.seed + 1)
+        student.qat_history = finetune(student.model, teacher, batches, layout.weight_mask, output_scale, qat_train, log)
+        qat_method.strip(student.model)
+    student.model.eval().requires_grad_(False)
+    return student
+
+
+def runner_metadata(config, layout) -> dict:
+    """What a runner needs from an ONNX file alone (the UV layout travels as OUT/layout.npz)."""
+    return {"prnet.format": "prnet-onnx", "prnet.input_size": int(config.input_size), "prnet.output_units": "pixels",
+            "prnet.output_scale": float(config.output_scale), "prnet.layout_id": layout.layout_id,
+            "prnet.layout_file": "layout.npz", "prnet.model_config": config.to_dict()}
+
+
+def export_variants(loaded, teacher: nn.Module, student: Student, config: CompressConfig, out: Path,
+                    calibration: list | None, log: Callable[[str], None]) -> dict[str, dict]:
+    """Write every ONNX variant; returns name -> {"file", "dtype", "torch" (module for MACs), ...}."""
+    size = loaded.config.input_size
+    variants: dict[str, dict] = {}
+    original = export_onnx(Pixels(loaded.model.eval(), loaded.config.output_scale), out / "original.fp32.onnx", size)
+    variants["original-fp32"] = {"file": original, "dtype": "float32", "torch": loaded.model}
+    if config.svd is not None:
+        variants["deploy-fp32"] = {"file": export_onnx(teacher, out / "deploy.fp32.onnx", size), "dtype": "float32",
+                                   "torch": teacher}
+    fp32 = export_onnx(student.model, out / "model.fp32.onnx", size)
+    variants["compressed-fp32" if config.svd is not None or config.qat is not None else "deploy-fp32"] = {
+        "file": fp32, "dtype": "float32", "torch": student.model}
+    if config.int8 is not None:
+        batches = [np.ascontiguousarray(b.images.numpy()) for b in calibration]
+        log(f"INT8: calibrating ({config.int8.calibration}) on {sum(len(b) for b in batches)} images")
+        result = int8_method.quantize_onnx(fp32, out / "model.int8.onnx", config.int8, batches)
+        if result.float_path != fp32:  # quant_pre_process's intermediate file: not a deliverable
+            result.float_path.unlink(missing_ok=True)
+        variants["compressed-int8"] = {"file": result.path, "dtype": "int8", "torch": student.model, "int8": result}
+    if config.fp16 is not None:
+        variants["compressed-fp16"] = {"file": fp16_method.convert_onnx(fp32, out / "model.fp16.onnx", config.fp16),
+                                       "dtype": "float16", "torch": student.model}
+    for entry in variants.values():
+        set_metadata(entry["file"], runner_metadata(loaded.config, loaded.layout))
+    return variants
+
+
+def evaluate_variants(variants: dict[str, dict], teacher: nn.Module, val: list, layout, config: CompressConfig,
+                      log: Callable[[str], None]) -> dict[str, dict]:
+    """NME per variant and runtime (ORT and OpenVINO run INT8 differently), plus deviation from FP32 landmarks."""
+    reference_metrics, reference = validation_metrics(torch_maps(teacher), val, layout)
+    accuracy = {"fp32-torch": reference_metrics}
+    for name, entry in variants.items():
+        for runtime in config.runtimes:
+            key = f"{name}@{runtime}"
+            try:
+                run = runtime_callable(runtime, entry["file"], config.threads)
+                accuracy[key], _ = validation_metrics(run, val, layout, reference)
+            except Exception as err:  # reported, not swallowed
+                accuracy[key] = {"error": f"{type(err).__name__}: {str(err).strip().splitlines()[0][:300]}"}
+            if "nme68_2d" in accuracy[key]:
+                accuracy[key]["delta_nme68_2d"] = accuracy[key]["nme68_2d"] - reference_metrics["nme68_2d"]
+                log(f"{key}: NME {accuracy[key]['nme68_2d']:.3f} (delta {accuracy[key]['delta_nme68_2d']:+.3f})")
+    return accuracy
+
+
+def compress_model(loaded, train: Any, val: Any, config: CompressConfig, out_dir: str | Path,
+                   log: Callable[[str], None] = print, student: Student | None = None,
+                   extra_report: dict | None = None) -> dict:
+    """Run the whole pipeline on a `prnet.checkpoint.LoadedModel`; returns the report (also written to OUT)."""
+    from compress.checkpoint import save_compressed
+    from compress.report import build_report, write_report
+    from export.deploy import to_deployment
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    teacher = to_deployment(loaded.model.eval(), upsample=config.upsample)
+    output_scale = loaded.config.output_scale
+    if student is None:
+        student = build_student(teacher, train, loaded.layout, output_scale, config, log)
+    save_compressed(out / "model.pt", student.model, loaded.config, loaded.layout,
+                    student.svd.plan if student.svd else [], half=config.fp16 is not None and config.int8 is None,
+                    settings=settings_dict(config))
+    loaded.layout.save(out / "layout.npz")
+    needs_calibration = config.int8 is not None
+    calibration = first_batches(train, config.int8.calibration_count, 8) if needs_calibration else None
+    variants = export_variants(loaded, teacher, student, config, out, calibration, log)
+    val_batches = first_batches(val, config.val_count, 8) if val is not None else None
+    accuracy = evaluate_variants(variants, teacher, val_batches, loaded.layout, config, log) if val_batches else {}
+    log(f"latency: {len(variants)} variants x {len(config.runtimes)} runtimes, {config.latency_repeats} interleaved runs")
+    timings, failures = compare_onnx({k: v["file"] for k, v in variants.items()}, config.runtimes,
+                                     loaded.config.input_size, config.latency_repeats, config.threads,
+                                     baseline="original-fp32@onnxruntime")
+    report = build_report(loaded, teacher, student, variants, accuracy, timings, failures, settings_dict(config),
+                          out, extra_report or {})
+    write_report(report, out)
+    return report
+
+
+def settings_dict(config: CompressConfig) -> dict:
+    return {k: (asdict(v) if hasattr(v, "__dataclass_fields__") else v) for k, v in vars(config).items()}
+
+
+def model_summary(module: nn.Module, input_size: int) -> dict:
+    costs = layer_costs(module, input_size)
+    return {"params": total_params(module), "macs": sum(c.macs for c in costs), "convs": len(costs)}

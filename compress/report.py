@@ -1,0 +1,144 @@
+"""The compression report: plain data (JSON) and its Markdown rendering, both written atomically to OUT.
+
+Rows are found by name (variant, runtime), never by position. Latency is the median of interleaved runs in one
+process, with the ratio to the original graph's FP32 in ONNX Runtime; the machine is shared, so ratios are the
+numbers to read, not absolute milliseconds.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from pathlib import Path
+from typing import Any
+
+from compress.macs import layer_costs, total_params
+from compress.onnx_util import conv_module_names
+from prnet.io import write_bytes_atomic, write_json_atomic
+
+SCHEMA = "prnet-compress-report"
+SCHEMA_VERSION = 1
+NOISE_NOTE = ("Latency: median of interleaved runs in one process, batch 1; the CPU is shared with other jobs, so "
+              "compare the ratios within this report, not milliseconds across reports.")
+FP16_NOTE = "FP16 is for GPUs/TensorRT/CoreML: x86 CPUs compute it in FP32 (casts), so it is not faster here."
+
+
+def _int8_precisions(variants: dict) -> dict[str, str]:
+    """torch module name -> 'int8' | 'float' for the INT8 variant's convs."""
+    entry = variants.get("compressed-int8")
+    if entry is None:
+        return {}
+    import onnx
+
+    names = conv_module_names(onnx.load(str(entry["file"])))
+    result = entry["int8"]
+    # quantized convs are renamed by the QDQ pass only in their inputs; the node names are kept
+    float_nodes = set(result.float_convs)
+    return {module: ("float" if node in float_nodes else "int8") for node, module in names.items()}
+
+
+def layer_table(teacher, student, variants: dict, input_size: int) -> list[dict]:
+    plans = {p.name: p for p in student.svd.layers} if student.svd else {}
+    precisions = _int8_precisions(variants)
+    rows = []
+    for cost in layer_costs(teacher, input_size):
+        plan = plans.get(cost.name)
+        row = {"name": cost.name, "in": cost.in_channels, "out": cost.out_channels, "kernel": list(cost.kernel),
+               "output_hw": list(cost.output_hw), "macs": cost.macs, "params": cost.params,
+               "macs_after": plan.macs_after if plan else cost.macs,
+               "params_after": plan.params_after if plan else cost.params,
+               "rank": plan.rank if plan else 0, "full_rank": plan.full_rank if plan else None,
+               "scheme": plan.scheme if plan else "", "energy_kept": plan.energy_kept if plan else 1.0,
+               "svd_status": plan.status if plan else "not factorized"}
+        if precisions:
+            parts = [v for k, v in precisions.items() if k == cost.name or fnmatch.fnmatchcase(k, cost.name + ".*")]
+            row["precision"] = "int8" if parts and all(p == "int8" for p in parts) else (
+                "mixed" if "int8" in parts else "float")
+        rows.append(row)
+    return rows
+
+
+def build_report(loaded, teacher, student, variants: dict, accuracy: dict, timings: dict, failures: dict,
+                 settings: dict, out: Path, extra: dict) -> dict[str, Any]:
+    size = loaded.config.input_size
+    rows = []
+    for name, entry in variants.items():
+        module = entry["torch"]
+        row = {"variant": name, "file": Path(entry["file"]).name, "dtype": entry["dtype"],
+               "size_bytes": Path(entry["file"]).stat().st_size, "params": total_params(module),
+               "macs": sum(c.macs for c in layer_costs(module, size)), "runtimes": {}}
+        for runtime in settings["runtimes"]:
+            key = f"{name}@{runtime}"
+            cell: dict[str, Any] = {}
+            if key in timings:
+                cell.update(median_ms=timings[key].median_ms, p90_ms=timings[key].p90_ms,
+                            speedup_vs_original_ort=timings[key].ratio_to_baseline)
+            if key in failures:
+                cell["error"] = failures[key]
+            if key in accuracy:
+                cell["accuracy"] = accuracy[key]
+            row["runtimes"][runtime] = cell
+        rows.append(row)
+    pt = out / "model.pt"
+    return {
+        "schema": SCHEMA, "version": SCHEMA_VERSION, "model": loaded.config.name, "input_size": size,
+        "settings": settings,
+        "pytorch_model": {"file": pt.name, "size_bytes": pt.stat().st_size, "params": total_params(student.model),
+                          "macs": sum(c.macs for c in layer_costs(student.model, size))},
+        "reference_fp32_torch": accuracy.get("fp32-torch"),
+        "variants": rows,
+        "layers": layer_table(teacher, student, variants, size),
+        "svd": None if student.svd is None else {"energy_used": student.svd.energy_used, "notes": student.svd.notes,
+                                                 "factorized": len(student.svd.plan)},
+        "finetune_history": student.history, "qat_history": student.qat_history,
+        "notes": [NOISE_NOTE] + ([FP16_NOTE] if "compressed-fp16" in variants else []),
+        **extra,
+    }
+
+
+def _fmt(value, spec: str, missing: str = "-") -> str:
+    return missing if value is None else format(value, spec)
+
+
+def render_markdown(report: dict) -> str:
+    runtimes = report["settings"]["runtimes"]
+    lines = [f"# prnet compress: {report['model']} ({report['input_size']} px)", ""]
+    ref = report.get("reference_fp32_torch") or {}
+    if ref:
+        lines += [f"FP32 PyTorch reference: NME68 2D {ref['nme68_2d']:.3f} % on {ref['images']} validation images.", ""]
+    head = "| variant | file | MB | params | GMACs |" + "".join(
+        f" {r} ms | {r} x | {r} NME | {r} dNME |" for r in runtimes)
+    lines += [head, "|" + "---|" * (5 + 4 * len(runtimes))]
+    for row in report["variants"]:
+        cells = [row["variant"], row["file"], f"{row['size_bytes'] / 1e6:.2f}", f"{row['params']:,}",
+                 f"{row['macs'] / 1e9:.3f}"]
+        for runtime in runtimes:
+            cell = row["runtimes"].get(runtime, {})
+            acc = cell.get("accuracy", {})
+            if "error" in cell and "median_ms" not in cell:
+                cells += [f"failed: {cell['error'][:60]}", "-", "-", "-"]
+                continue
+            cells += [_fmt(cell.get("median_ms"), ".1f"), _fmt(cell.get("speedup_vs_original_ort"), ".2f"),
+                      _fmt(acc.get("nme68_2d"), ".3f"), _fmt(acc.get("delta_nme68_2d"), "+.3f")]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "x = speed-up vs original-fp32 in onnxruntime (same process, interleaved medians)."]
+    if report.get("search"):
+        lines += ["", "## Budget search", "", "| candidate | GMACs | float layers | NME | dNME | within budget |",
+                  "|---|---|---|---|---|---|"]
+        for c in report["search"]["candidates"]:
+            lines.append(f"| {c['name']} | {c['macs'] / 1e9:.3f} | {c['float_layers']} | {_fmt(c.get('nme68_2d'), '.3f')} "
+                         f"| {_fmt(c.get('delta_nme68_2d'), '+.3f')} | {'yes' if c.get('ok') else 'no'} |")
+        lines += ["", f"Chosen: **{report['search']['chosen']}** (budget {report['search']['budget_nme']} NME points)."]
+    lines += ["", "## Layers", "", "| layer | in->out | k | out HW | MMACs | MMACs after | rank | scheme | precision |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for r in report["layers"]:
+        rank = f"{r['rank']}/{r['full_rank']}" if r["rank"] else "-"
+        lines.append(f"| {r['name']} | {r['in']}->{r['out']} | {r['kernel'][0]}x{r['kernel'][1]} | "
+                     f"{r['output_hw'][0]}x{r['output_hw'][1]} | {r['macs'] / 1e6:.1f} | {r['macs_after'] / 1e6:.1f} | "
+                     f"{rank} | {r['scheme'] or '-'} | {r.get('precision', 'float')} |")
+    lines += ["", "## Notes", ""] + [f"- {n}" for n in report["notes"] + (report["svd"] or {}).get("notes", [])]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report: dict, out: Path) -> None:
+    write_json_atomic(out / "report.json", report)
+    write_bytes_atomic(out / "report.md", render_markdown(report).encode())

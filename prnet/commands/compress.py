@@ -1,0 +1,110 @@
+"""`prnet compress`: thin CLI over compress.pipeline / compress.budget (heavy imports inside the function)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+
+def compress_command(
+    model: Path = typer.Option(..., "--model", help="Checkpoint written by `prnet train` (.pt)."),
+    data: Path = typer.Option(..., "--data", help="Dataset directory in prnet's format: calibration, fine-tuning and validation images."),
+    out: Path = typer.Option(Path("runs/compress"), "--out", help="Output directory (models + report.json/report.md)."),
+    svd: Optional[str] = typer.Option(None, "--svd", help="Low-rank factorization: ENERGY (0.9 = keep 90% of each layer's singular-value energy), macs:R or params:R (global share, e.g. macs:0.25)."),
+    finetune_steps: int = typer.Option(500, "--finetune-steps", help="Distillation steps after --svd (FP32 teacher, mask-weighted position-map loss)."),
+    int8: bool = typer.Option(False, "--int8", help="Static INT8 QDQ (ONNX Runtime / OpenVINO; --int8-target tensorrt for TensorRT)."),
+    int8_target: str = typer.Option("cpu", "--int8-target", help="cpu: u8 activations (fastest on CPUs); tensorrt: symmetric s8 activations."),
+    calibration: str = typer.Option("minmax", "--calibration", help="Calibration method: minmax, percentile, entropy."),
+    calibration_count: int = typer.Option(64, "--calibration-count", help="Calibration images from the training split."),
+    keep_float: List[str] = typer.Option([], "--keep-float", help="Module-name pattern kept in float (repeatable), e.g. 'decoder.13.*'. The input conv and 3-channel convs always are."),
+    reduce_range: bool = typer.Option(False, "--reduce-range", help="7-bit weights (avoids u8s8 saturation on AVX2 without VNNI)."),
+    qat: int = typer.Option(0, "--qat", help="Quantization-aware fine-tuning steps before INT8 (0: off)."),
+    fp16: bool = typer.Option(False, "--fp16", help="FP16 ONNX (GPU/TensorRT/CoreML; x86 CPUs gain nothing from it)."),
+    budget_nme: Optional[float] = typer.Option(None, "--budget-nme", help="Search SVD energy / float layers for the fastest model within D NME points of FP32."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Fine-tuning batch size."),
+    lr: float = typer.Option(1e-4, "--lr", help="Fine-tuning learning rate (QAT uses lr/5)."),
+    val_fraction: float = typer.Option(0.05, "--val-fraction", help="Share of --data held out for validation (the training split's seed)."),
+    val_count: int = typer.Option(64, "--val-count", help="Validation images for NME."),
+    repeats: int = typer.Option(20, "--repeats", help="Interleaved timed runs per variant and runtime."),
+    runtimes: str = typer.Option("onnxruntime,openvino", "--runtimes", help="Comma-separated runtimes to time and score."),
+    upsample: str = typer.Option("phases", "--upsample", help="Deployment rewrite of stride-2 transposed convs: phases, phases_d2s, conv3x3."),
+    device: str = typer.Option("cpu", "--device", help="Fine-tuning device (cpu, cuda)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the fine-tuning batches and validation split."),
+) -> None:
+    """Compress a trained PRNet: SVD + distillation, QAT, INT8, FP16, or a search within an NME budget."""
+    from rich.console import Console
+
+    from prnet.io import PrnetInputError
+
+    console = Console(stderr=True)
+    try:
+        config = build_config(svd, finetune_steps, int8, int8_target, calibration, calibration_count, keep_float,
+                              reduce_range, qat, fp16, batch_size, lr, val_count, repeats, runtimes, upsample, device,
+                              seed, budget_nme)
+        report = run(model, data, out, config, val_fraction, seed, budget_nme, log=console.print)
+    except PrnetInputError as err:
+        from rich.markup import escape
+
+        console.print(f"[red]error:[/red] {escape(str(err))}")
+        raise typer.Exit(2)
+    console.print((out / "report.md").read_text())
+    console.print(f"done: {out} ({len(report['variants'])} variants)")
+
+
+def build_config(svd, finetune_steps, int8, int8_target, calibration, calibration_count, keep_float, reduce_range,
+                 qat, fp16, batch_size, lr, val_count, repeats, runtimes, upsample, device, seed, budget_nme):
+    from compress.distill import DistillConfig
+    from compress.fp16 import Fp16Config
+    from compress.int8 import DEFAULT_KEEP_FLOAT, Int8Config
+    from compress.latency import RUNTIMES
+    from compress.pipeline import CompressConfig
+    from compress.qat import QatConfig
+    from compress.svd import parse_svd_spec
+    from prnet.io import PrnetInputError
+
+    if int8_target not in ("cpu", "tensorrt"):
+        raise PrnetInputError(f"--int8-target {int8_target!r}: use cpu or tensorrt")
+    chosen = tuple(r.strip() for r in runtimes.split(",") if r.strip())
+    unknown = [r for r in chosen if r not in RUNTIMES]
+    if unknown or not chosen:
+        raise PrnetInputError(f"--runtimes {runtimes!r}: choose from {', '.join(RUNTIMES)}")
+    if qat and not int8:
+        raise PrnetInputError("--qat trains for INT8: add --int8")
+    if budget_nme is not None and budget_nme < 0:
+        raise PrnetInputError("--budget-nme must be >= 0 (NME points, e.g. 0.1)")
+    int8_config = Int8Config(calibration=calibration, calibration_count=calibration_count,
+                             activations="s8" if int8_target == "tensorrt" else "u8",
+                             keep_float=DEFAULT_KEEP_FLOAT + tuple(keep_float), reduce_range=reduce_range)
+    return CompressConfig(
+        svd=parse_svd_spec(svd) if svd else None,
+        finetune=DistillConfig(steps=finetune_steps, batch_size=batch_size, lr=lr, device=device),
+        qat=QatConfig(steps=qat, lr=lr / 5, int8=int8_config) if qat else None,
+        int8=int8_config if int8 else None, fp16=Fp16Config() if fp16 else None, upsample=upsample,
+        val_count=val_count, latency_repeats=repeats, runtimes=chosen, seed=seed)
+
+
+def run(model: Path, data: Path, out: Path, config, val_fraction: float, seed: int, budget_nme, log=print) -> dict:
+    """Load the checkpoint and the data, fit the SVD config to the model's input size, run the pipeline."""
+    from dataclasses import replace
+
+    from compress.budget import search
+    from compress.pipeline import compress_model
+    from prnet.checkpoint import load_model
+    from prnet.data.dataset import train_val_datasets
+    from prnet.io import PrnetInputError
+
+    loaded = load_model(model)
+    train, val = train_val_datasets(data, val_fraction=val_fraction, seed=seed)
+    if train.manifest.image_size != loaded.config.input_size:
+        raise PrnetInputError(f"{data}: images are {train.manifest.image_size} px but {model} takes "
+                              f"{loaded.config.input_size} px; use data made for this model")
+    if train.layout.layout_id != loaded.layout.layout_id:
+        raise PrnetInputError(f"{data}: UV layout {train.layout.layout_id} differs from the model's "
+                              f"{loaded.layout.layout_id}; the NME would compare different maps")
+    if config.svd is not None:
+        config = replace(config, svd=replace(config.svd, input_size=loaded.config.input_size))
+    if budget_nme is not None:  # the SVD setting (if any) is the template whose energy is searched
+        return search(loaded, train, val, config, budget_nme, out, log=log)
+    return compress_model(loaded, train, val, config, out, log=log)
