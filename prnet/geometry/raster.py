@@ -115,6 +115,13 @@ def rasterize(
     return Raster(tri_id, bary.astype(np.float32), zbuf.astype(np.float32))
 
 
+def rasterize_triangle_ids(
+    screen_xy: np.ndarray, triangles: np.ndarray, height: int, width: int, depth: np.ndarray | None = None
+) -> np.ndarray:
+    """(H, W) int32 covering-triangle ids (-1 = empty): `rasterize(...).triangle_id`."""
+    return rasterize(screen_xy, triangles, height, width, depth).triangle_id
+
+
 def rasterize_reference(
     screen_xy: np.ndarray, triangles: np.ndarray, height: int, width: int, depth: np.ndarray | None = None
 ) -> Raster:
