@@ -32,6 +32,8 @@ COMMANDS: list[tuple[str, str]] = [
     ("bench", "prnet.commands.bench:bench_command"),
     ("train", "prnet.commands.train:train_command"),
     ("compress", "prnet.commands.compress:compress_command"),
+    ("predict", "prnet.commands.predict:predict_command"),
+    ("eval", "prnet.commands.eval:eval_command"),
 ]
 # (group name, "module:typer_app") registered as sub-command groups
 GROUPS: list[tuple[str, str]] = []

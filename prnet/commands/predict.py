@@ -1,0 +1,90 @@
+"""`prnet predict`: landmarks, dense 3D faces, head pose and pictures for your photos, folders and videos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+CHECKPOINT_SUFFIXES = {".pt", ".pth", ".ckpt"}
+
+
+def open_runner(model: Optional[Path], device: str = "auto"):
+    """A Runner for --model: a PRNet checkpoint runs on PyTorch; any exported model (ONNX, OpenVINO, ...)
+    goes through export.runners.load_runner, which reads everything it needs from the file."""
+    from prnet.io import PrnetInputError
+
+    if model is None:
+        raise PrnetInputError(
+            "--model is required: no built-in model ships yet; pass a checkpoint from `prnet train` "
+            "(e.g. runs/train/.../best.pt) or an exported model from `prnet export`"
+        )
+    if not model.exists():
+        raise PrnetInputError(f"{model}: model file not found")
+    if model.suffix.lower() in CHECKPOINT_SUFFIXES:
+        from prnet.runner import TorchRunner
+
+        return TorchRunner(model, device=device)
+    try:
+        from export.runners import load_runner
+    except ImportError as err:
+        raise PrnetInputError(
+            f"{model}: not a PyTorch checkpoint ({', '.join(sorted(CHECKPOINT_SUFFIXES))}) and the export runtimes "
+            f"are not available ({err}); install prnet with its export package"
+        ) from err
+    return load_runner(model)
+
+
+def predict_command(
+    source: Path = typer.Argument(..., help="An image, a video, or a folder of them."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Checkpoint (.pt) or exported model."),
+    out: Path = typer.Option(Path("predictions"), "--out", "-o", help="Output folder."),
+    bbox: Optional[List[str]] = typer.Option(
+        None, "--bbox", help="Face box 'left,top,right,bottom' in pixels instead of the detector (repeat for several "
+        "faces; applies to every input). Cropped with PRNet's dlib factors (1.58x, shifted down 0.14)."),
+    device: str = typer.Option("auto", "--device", help="PyTorch device: auto, cpu, cuda, cuda:1..."),
+    min_score: float = typer.Option(0.5, "--min-score", help="Face detector confidence threshold (0-1)."),
+    max_faces: int = typer.Option(0, "--max-faces", help="Keep the N largest faces (0 = all)."),
+    refine: bool = typer.Option(True, "--refine/--no-refine", help="Second pass cropped from the first pass's landmarks."),
+    obj: bool = typer.Option(True, "--obj/--no-obj", help="Write a coloured .obj mesh per face."),
+    pictures: bool = typer.Option(True, "--pictures/--no-pictures", help="Write landmark, dense and mesh pictures."),
+    redetect_every: int = typer.Option(15, "--redetect-every", help="Videos: run the detector every N frames."),
+) -> None:
+    """Detect faces, reconstruct them with PRNet and write landmarks (2D/3D JSON), dense vertices, .obj meshes,
+    head pose and pictures (videos: an annotated video and per-frame landmarks). Exit code 2 if any file failed."""
+    from rich.console import Console
+
+    from prnet.io import PrnetInputError
+
+    console = Console(stderr=True)
+    try:
+        from prnet.detect import parse_bbox
+        from prnet.predict_io import PredictOptions, predict_paths
+
+        if redetect_every < 1:
+            raise PrnetInputError(f"--redetect-every must be at least 1, got {redetect_every}")
+        options = PredictOptions(
+            boxes=[parse_bbox(b) for b in bbox] if bbox else None, refine=refine, min_score=min_score,
+            max_faces=max_faces or None, write_obj=obj, write_pictures=pictures, redetect_every=redetect_every,
+        )
+        runner = open_runner(model, device)
+
+        def report(path: Path, summary) -> None:
+            if summary.failures and summary.failures[-1][0] == str(path):
+                console.print(f"[red]failed[/red] {summary.failures[-1][1]}", highlight=False)
+                return
+            record = summary.results[-1]
+            if "frames_total" in record:
+                console.print(f"ok {path}: {record['frames_total']} frames at {record['fps_processing']} frames/s", highlight=False)
+            else:
+                console.print(f"ok {path}: {len(record['faces'])} face(s)", highlight=False)
+
+        summary = predict_paths(source, runner, out, options, progress=report)
+    except PrnetInputError as err:
+        console.print(f"[red]error:[/red] {err}", highlight=False)
+        raise typer.Exit(2)
+    console.print(f"{len(summary.results)} file(s) written to {out} with {runner.name}; {len(summary.failures)} failed",
+                  highlight=False)
+    if summary.failures:
+        raise typer.Exit(2)
