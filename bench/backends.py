@@ -24,6 +24,9 @@ def prepare_torch(variant: BuiltVariant, ctx: BenchContext) -> PreparedRow:
     from prnet.io import atomic_path
     from prnet.runner import TorchRunner
 
+    if variant.precision == "int8":
+        raise Unavailable("INT8 is built as a QDQ ONNX model (ONNX Runtime, OpenVINO, TensorRT); PyTorch eager on "
+                          "CPU has no INT8 convolution path for it: see this variant's other rows")
     if variant.module is None:
         raise Unavailable(f"variant {variant.name} has no PyTorch form (only {', '.join(variant.files) or 'nothing'})")
     path = _artifact_path(ctx, variant, "torch", ".pt")

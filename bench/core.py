@@ -140,15 +140,15 @@ def _score(lives: list[_Live], reference: _Live | None, data: ValidationSet, bat
             live.runner = None
             continue
         live.maps = maps
+        if reference is not None and reference.maps is not None:
+            live.row.deviation_px = accuracy.deviation_px(maps, reference.maps, data.layout)
         metrics = _attempt(live, "scoring", lambda: accuracy.nme_metrics(maps, data.posmaps, data.landmarks, data.layout), log)
-        if metrics is None:  # scoring code is shared by all rows: keep the row, say why accuracy is missing
-            live.row.status, live.row.notes = "ok", live.row.notes + [f"accuracy not measured: {live.row.reason}"]
-            live.row.reason = None
+        if metrics is None:  # the scoring code is shared by all rows: keep the row, say why accuracy is missing
+            live.row.notes.append(f"accuracy not measured: {live.row.reason}")
+            live.row.status, live.row.reason = "ok", None
             continue
         ref = reference.row.accuracy if reference is not None and live is not reference else None
         live.row.accuracy = accuracy.deltas(metrics, ref)
-        if reference is not None and reference.maps is not None:
-            live.row.deviation_px = accuracy.deviation_px(maps, reference.maps, data.layout)
 
 
 def _time(lives: list[_Live], data: ValidationSet, settings: BenchSettings, log) -> None:
@@ -188,14 +188,14 @@ def run_benchmark(
     backends: list[BackendSpec],
     settings: BenchSettings,
     workdir: Path,
-    calibration: Callable[[], np.ndarray] | None = None,
+    calibration: Callable[[], tuple[np.ndarray, str]] | None = None,
     model_info: dict | None = None,
     log: Callable[[str], None] = lambda message: None,
 ) -> dict:
     """Benchmark every (variant, backend) pair; returns the report dict (schema: bench/SCHEMA.md)."""
     threads = measure.pin_threads(settings.threads)
     ctx = BenchContext(loaded=loaded, workdir=Path(workdir), threads=settings.threads, batch=settings.batch,
-                       calibration_images=calibration or (lambda: data.images))
+                       calibration_images=calibration or (lambda: (data.images, "the evaluation images themselves")))
     lives = [_Live(Row(v.name, b.name)) for v in variants for b in backends]
     by_variant = {v.name: [live for live in lives if live.row.variant == v.name] for v in variants}
     if getattr(loaded, "layout", None) is not None and loaded.layout.layout_id != data.layout.layout_id:

@@ -85,20 +85,19 @@ def validation_set(data: str | Path | None, count: int) -> ValidationSet:
     return load_dataset(data, count) if data is not None else synthetic_set(count, VALIDATION_SEED)
 
 
-def calibration_images(data: str | Path | None, count: int, validation: ValidationSet) -> np.ndarray:
-    """INT8 calibration images: synthetic faces of another seed; with --data, the samples after the evaluated ones.
-
-    Falls back to the validation images themselves only when nothing else exists (the report notes it).
-    """
+def calibration_images(data: str | Path | None, count: int, validation: ValidationSet) -> tuple[np.ndarray, str]:
+    """INT8 calibration images and where they come from: synthetic faces of another seed; with --data, the
+    samples after the evaluated ones. Only when nothing else exists, the evaluated images themselves."""
     if data is None:
         try:
-            return synthetic_set(count, CALIBRATION_SEED).images
+            return synthetic_set(count, CALIBRATION_SEED).images, f"synthetic, seed {CALIBRATION_SEED}"
         except PrnetInputError:
-            return validation.images
+            return validation.images, "the evaluation images themselves (no synthetic engine here)"
     from prnet.data.format import list_samples, read_manifest, read_sample
 
     manifest = read_manifest(data)
     rest = list_samples(data, manifest)[len(validation):][:count]
     if not rest:
-        return validation.images
-    return np.stack([read_sample(data, i, manifest).image for i in rest]).astype(np.float32) / 255.0
+        return validation.images, f"the evaluation images themselves: {data} has no samples beyond --samples"
+    images = np.stack([read_sample(data, i, manifest).image for i in rest]).astype(np.float32) / 255.0
+    return images, f"{len(rest)} samples of {data} after the evaluated ones"

@@ -32,7 +32,8 @@ class BenchContext:
     workdir: Path  # artifacts are written here (the run directory's artifacts/ folder)
     threads: int
     batch: int
-    calibration_images: Callable[[], np.ndarray]  # (N, S, S, 3) float32 RGB in [0, 1]; only called when needed
+    # () -> ((N, S, S, 3) float32 RGB in [0, 1], where they come from); only called by builders that calibrate
+    calibration_images: Callable[[], tuple[np.ndarray, str]]
     cache: dict[str, Any] = field(default_factory=dict)  # shared between builders (e.g. an exported FP32 ONNX)
 
     @property

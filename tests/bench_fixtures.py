@@ -30,13 +30,13 @@ def grid_layout(size: int = SIZE, name: str = "test-bench-grid") -> UVLayout:
     return UVLayout(name, size, landmark_uv, face, weight, quads[(quads >= 0).all(1)].astype(np.int32))
 
 
-def validation(count: int = 4, seed: int = 0) -> ValidationSet:
-    layout = grid_layout()
+def validation(count: int = 4, seed: int = 0, size: int = SIZE) -> ValidationSet:
+    layout = grid_layout(size)
     rng = np.random.default_rng(seed)
-    vv, uu = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
+    vv, uu = np.mgrid[0:size, 0:size].astype(np.float32)
     images, maps = [], []
     for _ in range(count):
-        images.append(rng.random((SIZE, SIZE, 3), dtype=np.float32))
+        images.append(rng.integers(0, 256, (size, size, 3)).astype(np.float32) / 255.0)
         scale, shift = rng.uniform(0.8, 1.2), rng.uniform(-1, 1, 2)
         z = rng.uniform(0, 4) + 0.1 * uu
         maps.append(np.stack([uu * scale + shift[0], vv * scale + shift[1], z], -1).astype(np.float32))
@@ -98,4 +98,41 @@ def backend(name: str, data: ValidationSet, tmp: Path, fail_prepare: Exception |
     return BackendSpec(name, f"fake {name}", prepare, requires=requires)
 
 
-__all__ = ["Unavailable", "grid_layout", "validation", "FakeRunner", "Loaded", "variant", "backend"]
+def write_dataset(root: Path, data: ValidationSet) -> Path:
+    """The validation set on disk in prnet's dataset format (PNG images: lossless, so the pixels round-trip)."""
+    from prnet.data.format import Manifest, create_dataset, write_sample
+
+    manifest = create_dataset(root, data.layout, Manifest(image_size=data.input_size, layout_id=data.layout.layout_id,
+                                                          map_encoding="float32", image_ext=".png"))
+    for i in range(len(data)):
+        image = np.round(data.images[i] * 255).astype(np.uint8)
+        write_sample(root, manifest, i, image, data.posmaps[i], data.landmarks[i], {"index": i})
+    return Path(root)
+
+
+def tiny_checkpoint(path: Path, layout: UVLayout, seed: int = 0) -> Path:
+    """A random prnet-quarter at the layout's size (>= 32: the encoder downsamples 32x)."""
+    import torch
+
+    from prnet.checkpoint import save_checkpoint
+    from prnet.model import create_model
+
+    torch.manual_seed(seed)
+    model = create_model("prnet-quarter", input_size=layout.size)
+    # BN statistics from a few random batches, so the random net's sigmoid output is not saturated at 0/1
+    # (a saturated output hides every deviation between variants)
+    momenta = {m: m.momentum for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)}
+    for bn in momenta:
+        bn.momentum = None  # cumulative average
+        bn.reset_running_stats()
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.rand(4, 3, layout.size, layout.size))
+    for bn, momentum in momenta.items():
+        bn.momentum = momentum
+    save_checkpoint(path, model.eval(), layout)
+    return Path(path)
+
+
+__all__ = ["Unavailable", "grid_layout", "validation", "write_dataset", "tiny_checkpoint", "FakeRunner", "Loaded", "variant", "backend"]

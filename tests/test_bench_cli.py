@@ -1,0 +1,74 @@
+"""`prnet bench` end to end on a tiny random checkpoint (32 px prnet-quarter), and its input errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from bench_fixtures import tiny_checkpoint, validation, write_dataset
+from prnet.commands.bench import bench_command
+
+FAST = ["--threads", "1", "--batch", "2", "--iters", "2", "--rounds", "1", "--warmup", "0"]
+
+
+@pytest.fixture(scope="module")
+def app() -> typer.Typer:
+    app = typer.Typer()
+    app.command()(bench_command)
+    return app
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench_cli")
+    data = validation(count=3, size=32)
+    return tiny_checkpoint(root / "tiny.pt", data.layout), write_dataset(root / "data", data)
+
+
+def test_bench_writes_a_run_dir(app, assets, tmp_path):
+    model, data = assets
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["--model", str(model), "--data", str(data), "--variants", "fp32,fp16",
+                                      "--backends", "torch", "--out", str(out), *FAST])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    rows = {row["name"]: row for row in report["rows"]}
+    assert set(rows) == {"fp32/torch", "fp16/torch"}
+    assert all(row["status"] == "ok" for row in rows.values()), rows
+    assert rows["fp32/torch"]["accuracy"]["nme68_2d"] > 0 and rows["fp32/torch"]["deviation_px"]["max"] == 0
+    assert rows["fp16/torch"]["size_bytes"] < rows["fp32/torch"]["size_bytes"]
+    from prnet.checkpoint import load_model
+
+    assert rows["fp32/torch"]["params"] == sum(p.numel() for p in load_model(model).model.parameters())
+    assert report["settings"]["threads"] == 1 and report["data"]["num_samples"] == 3
+    assert (out / "report.md").is_file() and (out / "latency_vs_nme.png").is_file()
+    assert "fp32/torch" in result.output
+
+
+def test_bench_without_model_or_default_says_pass_model(app, monkeypatch, tmp_path):
+    import bench.api
+
+    monkeypatch.setattr(bench.api, "DEFAULT_MODEL_DIR", tmp_path / "no_default_model")
+    result = CliRunner().invoke(app, ["--out", str(tmp_path / "run"), *FAST])
+    assert result.exit_code == 2
+    assert "--model" in result.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--variants", "fp32,fp99"], "unknown variant fp99"),
+        (["--backends", "torch,abacus"], "unknown backend abacus"),
+        (["--data", "/nonexistent/prnet-bench-data"], "dataset directory not found"),
+        (["--batch", "0"], "--batch must be at least 1"),
+    ],
+)
+def test_bench_input_errors_exit_2(app, assets, tmp_path, args, message):
+    model, data = assets
+    base = ["--model", str(model), "--data", str(data), "--out", str(tmp_path / "run"), *FAST]
+    result = CliRunner().invoke(app, base + args)
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
