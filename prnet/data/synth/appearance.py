@@ -1,0 +1,289 @@
+"""Per-vertex appearance: skin albedo with facial features painted from the landmarks, and lighting.
+
+Features are located once per process on the mean shape (so they move with every deformation):
+lips inside the outer-lip polygon, eyes (sclera, iris, pupil, lash line) inside the eye polygons, brows along
+the brow landmarks, a hairline over the forehead and the scalp, a beard zone, nostrils, eye sockets.
+Per sample, `sample_appearance` draws colours and densities; `albedo` paints them (linear RGB in [0, 1]);
+`shade` lights them: ambient + directional Lambertian + Blinn-Phong specular (+ an optional fill light).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+# Skin tones (linear RGB albedo) from very light to very dark; a sample interpolates between neighbours.
+SKIN_TONES = np.array(
+    [[0.80, 0.60, 0.50], [0.72, 0.50, 0.38], [0.62, 0.42, 0.30], [0.50, 0.32, 0.22], [0.36, 0.22, 0.14],
+     [0.22, 0.13, 0.08], [0.13, 0.08, 0.05]]
+)
+HAIR_COLOURS = np.array(
+    [[0.02, 0.015, 0.01], [0.06, 0.035, 0.02], [0.15, 0.08, 0.04], [0.35, 0.22, 0.10], [0.60, 0.45, 0.25],
+     [0.35, 0.10, 0.04], [0.45, 0.45, 0.45], [0.75, 0.74, 0.72]]
+)
+IRIS_COLOURS = np.array([[0.08, 0.04, 0.02], [0.20, 0.10, 0.04], [0.15, 0.25, 0.35], [0.18, 0.25, 0.12], [0.3, 0.3, 0.3]])
+
+
+def _smoothstep(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3.0 - 2.0 * x)
+
+
+def _segment_distance(points: np.ndarray, polyline: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distance from (N, 2) points to a polyline (K, 2), and the arclength fraction [0, 1] of the nearest point."""
+    best = np.full(len(points), np.inf)
+    where = np.zeros(len(points))
+    lengths = np.linalg.norm(np.diff(polyline, axis=0), axis=1)
+    starts = np.concatenate([[0.0], np.cumsum(lengths)])
+    for k in range(len(polyline) - 1):
+        a, b = polyline[k], polyline[k + 1]
+        ab = b - a
+        t = np.clip(((points - a) @ ab) / max(ab @ ab, 1e-9), 0.0, 1.0)
+        d = np.linalg.norm(points - (a + t[:, None] * ab), axis=1)
+        closer = d < best
+        best[closer] = d[closer]
+        where[closer] = (starts[k] + t[closer] * lengths[k]) / starts[-1]
+    return best, where
+
+
+def _inside_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """Even-odd rule, (N, 2) points in a closed (K, 2) polygon."""
+    inside = np.zeros(len(points), dtype=bool)
+    x, y = points[:, 0], points[:, 1]
+    for k in range(len(polygon)):
+        (x1, y1), (x2, y2) = polygon[k], polygon[(k + 1) % len(polygon)]
+        crosses = (y1 > y) != (y2 > y)
+        x_at = x1 + (y - y1) * (x2 - x1) / ((y2 - y1) if y2 != y1 else 1e-9)
+        inside ^= crosses & (x < x_at)
+    return inside
+
+
+@dataclass
+class FaceFeatures:
+    """Per-vertex feature fields on the mean shape (all (N,) float32 unless noted)."""
+
+    lips: np.ndarray  # 1 inside the outer lip contour
+    eye_aperture: np.ndarray  # in [0, 1] from lower lid to upper lid inside the eyes, -1 outside
+    eye_offset: np.ndarray  # (N, 2) mm from the eye centre (for iris/pupil)
+    lash: np.ndarray  # 1 on the upper lash line
+    brow: np.ndarray  # brow density shape
+    socket: np.ndarray  # soft eye-socket / eyelid area
+    nostril: np.ndarray
+    beard: np.ndarray  # beard zone (mustache, chin, jaw, cheeks below the cheekbones)
+    front: np.ndarray  # 1 on the front of the face, 0 on ears/back/neck sides (features only paint there)
+    x: np.ndarray  # mean-shape coordinates, for hairline tests
+    y: np.ndarray
+    z: np.ndarray
+    brow_y: float
+    outside: np.ndarray  # bool, region OUTSIDE (neck, ears, scalp)
+
+    @classmethod
+    def from_mean(cls, vertices: np.ndarray, landmarks: np.ndarray, outside: np.ndarray) -> "FaceFeatures":
+        v = np.asarray(vertices, dtype=np.float64)
+        lm = np.asarray(landmarks, dtype=np.float64)
+        xy = v[:, :2]
+        front = _smoothstep((v[:, 2] - (lm[0, 2] + lm[16, 2]) / 2.0 - 20.0) / 25.0)
+        lips = _inside_polygon(xy, lm[48:60, :2]).astype(np.float64)
+        d_lip, _ = _segment_distance(xy, np.vstack([lm[48:60, :2], lm[48:49, :2]]))
+        lips = np.where(lips > 0, _smoothstep(d_lip / 1.2 + 0.3), 0.0) * (v[:, 2] > lm[51, 2] - 20)
+        aperture = np.full(len(v), -1.0)
+        offset = np.zeros((len(v), 2))
+        lash = np.zeros(len(v))
+        socket = np.zeros(len(v))
+        for upper, lower in (([36, 37, 38, 39], [39, 40, 41, 36]), ([42, 43, 44, 45], [45, 46, 47, 42])):
+            poly = np.vstack([lm[upper, :2], lm[lower[1:3], :2]])
+            inside = _inside_polygon(xy, poly) & (v[:, 2] > lm[upper, 2].min() - 10)
+            centre = lm[upper + lower[1:3], :2].mean(axis=0)
+            up_y = np.interp(v[:, 0], *_sorted_xy(lm[upper, :2]))
+            low_y = np.interp(v[:, 0], *_sorted_xy(lm[[39, 40, 41, 36] if upper[0] == 36 else [45, 46, 47, 42], :2]))
+            t = np.clip((v[:, 1] - low_y) / np.maximum(up_y - low_y, 0.3), 0.0, 1.0)
+            aperture = np.where(inside, t, aperture)
+            offset = np.where(inside[:, None], xy - centre, offset)
+            d_up, _ = _segment_distance(xy, lm[upper, :2])
+            near = v[:, 2] > lm[upper, 2].min() - 10
+            lash = np.maximum(lash, (1.0 - _smoothstep(d_up / 0.9)) * near)
+            d_eye = np.linalg.norm((xy - centre) / np.array([1.0, 1.4]), axis=1)
+            socket = np.maximum(socket, (1.0 - _smoothstep((d_eye - 8.0) / 9.0)) * near)
+        brow = np.zeros(len(v))
+        for ids in ([17, 18, 19, 20, 21], [26, 25, 24, 23, 22]):
+            line = lm[ids, :2] + np.array([0.0, 1.5])
+            d, where = _segment_distance(xy, line)
+            half_width = 2.0 + 2.8 * where  # thin outer end, thick inner end
+            brow = np.maximum(brow, (1.0 - _smoothstep((d - half_width) / 1.5 + 0.5)) * (v[:, 2] > lm[ids, 2].min() - 12))
+        nostril = np.zeros(len(v))
+        for a, b in ((31, 32), (35, 34)):
+            c = (lm[a, :2] * 0.6 + lm[b, :2] * 0.4) + np.array([0.0, 1.2])
+            nostril = np.maximum(nostril, 1.0 - _smoothstep(np.linalg.norm(xy - c, axis=1) / 2.8))
+        nostril *= v[:, 2] > lm[33, 2] - 10
+        cheek_line_y = np.interp(v[:, 0], [lm[1, 0], lm[31, 0] - 4, lm[35, 0] + 4, lm[15, 0]], [lm[2, 1], lm[33, 1] + 2,
+                                                                                           lm[33, 1] + 2, lm[14, 1]])
+        beard = _smoothstep((cheek_line_y - v[:, 1]) / 8.0) * _smoothstep((v[:, 1] - lm[8, 1] + 35.0) / 15.0)
+        beard *= (1.0 - lips) * _smoothstep((v[:, 2] - (lm[0, 2] + lm[16, 2]) / 2 + 5.0) / 15.0)
+        f32 = lambda a: np.asarray(a, dtype=np.float32)  # noqa: E731
+        return cls(
+            lips=f32(lips), eye_aperture=f32(aperture), eye_offset=f32(offset), lash=f32(lash), brow=f32(brow),
+            socket=f32(socket), nostril=f32(nostril), beard=f32(beard), front=f32(front),
+            x=f32(v[:, 0]), y=f32(v[:, 1]), z=f32(v[:, 2]), brow_y=float(lm[17:27, 1].mean()),
+            outside=np.asarray(outside, dtype=bool),
+        )
+
+
+def _sorted_xy(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(points[:, 0])
+    return points[order, 0], points[order, 1]
+
+
+def sample_appearance(rng: np.random.Generator) -> dict[str, Any]:
+    """Colours and densities of one face (JSON-friendly, recorded in the sample's params)."""
+    tone = rng.uniform(0, len(SKIN_TONES) - 1)
+    lo = int(np.floor(tone))
+    skin = SKIN_TONES[lo] + (SKIN_TONES[min(lo + 1, len(SKIN_TONES) - 1)] - SKIN_TONES[lo]) * (tone - lo)
+    skin = skin * np.exp(rng.normal(0, [0.06, 0.05, 0.08]))  # redness / yellowness per person
+    hair = HAIR_COLOURS[rng.integers(len(HAIR_COLOURS))] * np.exp(rng.normal(0, 0.15, 3))
+    bald = rng.random() < 0.08
+    style = "bald" if bald else ["short", "short", "long", "bangs", "covered"][rng.integers(5)]
+    return {
+        "skin": skin.tolist(),
+        "skin_detail": float(rng.uniform(0.03, 0.12)),
+        "hair": np.clip(hair, 0, 1).tolist(),
+        "hair_style": style,
+        "hairline_mm": float(rng.uniform(40, 75) if style != "bangs" else rng.uniform(14, 30)),
+        "brow_density": float(rng.uniform(0.35, 1.0)),
+        "lip_tint": (np.array([1.0, 0.62, 0.62]) * np.exp(rng.normal(0, 0.08, 3))).tolist(),
+        "lipstick": float(rng.uniform(0.3, 0.9)) if rng.random() < 0.12 else 0.0,
+        "lipstick_colour": [[0.55, 0.04, 0.06], [0.45, 0.12, 0.2], [0.2, 0.03, 0.05]][rng.integers(3)],
+        "iris": (IRIS_COLOURS[rng.integers(len(IRIS_COLOURS))] * np.exp(rng.normal(0, 0.1, 3))).tolist(),
+        "gaze_mm": rng.normal(0, [1.8, 0.8]).tolist(),
+        "beard": float(rng.uniform(0.15, 0.9)) if rng.random() < 0.18 else 0.0,
+        "eye_shadow": float(rng.uniform(0.1, 0.5)) if rng.random() < 0.15 else 0.0,
+        "blush": float(rng.uniform(0.0, 0.15)),
+        "hat": rng.uniform(0, 1, 3).tolist(),  # style "covered": a hat / hood / scarf over the hair
+        "clothes": (rng.uniform(0, 1, 3) ** rng.uniform(0.5, 2.0)).tolist(),
+        "noise_seed": int(rng.integers(2**31)),
+    }
+
+
+def hairline_y(x: np.ndarray, brow_y: float, hairline_mm: float) -> np.ndarray:
+    """Hairline height: above the brows in the middle, lower at the temples."""
+    return brow_y + hairline_mm - 22.0 * np.clip(np.abs(x) / 70.0, 0, 1) ** 3
+
+
+def albedo(features: FaceFeatures, app: dict[str, Any], blink: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """(N, 3) float32 linear albedo for the face mesh."""
+    f = features
+    rng = np.random.default_rng(app["noise_seed"])
+    skin = np.asarray(app["skin"], dtype=np.float32)
+    hair = np.asarray(app["hair"], dtype=np.float32)
+    scalp_colour = np.asarray(app["hat"] if app["hair_style"] == "covered" else app["hair"], dtype=np.float32)
+    pos = np.stack([f.x, f.y, f.z], axis=1)
+    # low-frequency skin detail: a few random 3D waves (blotches, redness) + per-vertex grain
+    dirs = rng.normal(size=(10, 3)).astype(np.float32)
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    freqs = (2 * np.pi / rng.uniform(8, 60, 10)).astype(np.float32)
+    waves = np.sin(pos @ (dirs * freqs[:, None]).T + rng.uniform(0, 2 * np.pi, 10).astype(np.float32))
+    detail = waves @ rng.normal(0, 1.0 / np.sqrt(10), (10, 3)).astype(np.float32) * np.float32([1.0, 0.8, 0.7])
+    grain = rng.normal(0, 0.35, (len(pos), 1)).astype(np.float32)
+    colour = skin * np.exp(app["skin_detail"] * (detail + grain))
+    # cheeks redder, eye sockets darker
+    colour = colour * (1.0 - 0.25 * f.socket[:, None] * np.float32([1.0, 1.1, 1.05]))
+    if app["eye_shadow"]:
+        colour = colour * (1.0 - app["eye_shadow"] * f.socket[:, None])
+    # lips
+    lip = skin * np.asarray(app["lip_tint"], dtype=np.float32)
+    if app["lipstick"]:
+        lip = lip * (1 - app["lipstick"]) + np.float32(app["lipstick"]) * np.asarray(app["lipstick_colour"])
+    colour = colour + f.lips[:, None] * (lip - colour)
+    colour = colour * (1.0 - 0.7 * f.nostril[:, None])
+    # beard: darker, hair coloured, patchy
+    if app["beard"]:
+        patch = np.clip(0.7 + 0.6 * waves[:, 0:1], 0, 1) * np.clip(1.0 + grain, 0, 1.5)
+        amount = np.clip(app["beard"] * f.beard[:, None] * patch, 0, 1)
+        colour = colour + amount * (hair - colour)
+    # brows
+    brow = np.clip(app["brow_density"] * f.brow[:, None] * (0.8 + 0.4 * rng.random((len(pos), 1))), 0, 1)
+    colour = colour + brow * (hair * 0.8 - colour)
+    # hair on the scalp and sideburns
+    colour = colour + hair_mask(f, app)[:, None] * (scalp_colour - colour)
+    # eyes: sclera, iris, pupil inside the (partly blinked) aperture; lashes
+    colour = _paint_eyes(f, app, colour, blink)
+    colour = colour * (1.0 - 0.85 * f.lash[:, None])
+    return np.clip(colour, 0.0, 1.0).astype(np.float32)
+
+
+def hair_mask(f: FaceFeatures, app: dict[str, Any]) -> np.ndarray:
+    if app["hair_style"] == "bald":
+        return np.zeros_like(f.x)
+    line = hairline_y(f.x, f.brow_y, app["hairline_mm"])
+    scalp = _smoothstep((f.y - line) / 4.0 + 0.5)
+    side = _smoothstep((np.abs(f.x) - 60.0) / 6.0) * _smoothstep((f.y - f.brow_y + 10.0) / 6.0) * f.outside
+    return np.maximum(scalp, side).astype(np.float32)
+
+
+def _paint_eyes(f: FaceFeatures, app: dict[str, Any], colour: np.ndarray, blink: tuple[float, float]) -> np.ndarray:
+    inside = f.eye_aperture >= 0
+    side_left = f.x > 0
+    closed = np.where(side_left, blink[1], blink[0]).astype(np.float32)
+    visible = inside & (f.eye_aperture < 1.0 - closed)
+    gaze = np.asarray(app["gaze_mm"], dtype=np.float32)
+    r = np.linalg.norm(f.eye_offset - gaze, axis=1)
+    sclera = np.float32([0.75, 0.70, 0.66])
+    eye = np.where((r < 5.6)[:, None], np.asarray(app["iris"], dtype=np.float32), sclera)
+    eye = np.where((r < 2.0)[:, None], np.float32([0.01, 0.01, 0.01]), eye)
+    # the eye sits in the lid shadow: darker near the aperture boundary
+    eye = eye * (0.55 + 0.45 * np.sin(np.pi * np.clip(f.eye_aperture, 0, 1)))[:, None]
+    return np.where(visible[:, None], eye, colour)
+
+
+def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """(N, 3) unit normals, area-weighted, for counter-clockwise-from-the-front triangles."""
+    v = vertices
+    e1 = v[triangles[:, 1]] - v[triangles[:, 0]]
+    e2 = v[triangles[:, 2]] - v[triangles[:, 0]]
+    face_normals = np.cross(e1, e2)
+    normals = np.zeros_like(v)
+    for corner in range(3):
+        for axis in range(3):
+            normals[:, axis] += np.bincount(triangles[:, corner], face_normals[:, axis], minlength=len(v))
+    return normals / (np.linalg.norm(normals, axis=1, keepdims=True) + 1e-12)
+
+
+def sample_lighting(rng: np.random.Generator) -> dict[str, Any]:
+    """Ambient + key light (direction in the camera frame: x right, y up, z to the viewer) + optional fill."""
+    def direction(spread: float) -> list[float]:
+        az, el = rng.uniform(-spread, spread), rng.uniform(-spread * 0.6, spread * 0.8)
+        d = np.array([np.sin(az) * np.cos(el), np.sin(el), np.cos(az) * np.cos(el)])
+        return d.tolist()
+
+    tint = lambda s: np.exp(rng.normal(0, s, 3)).tolist()  # noqa: E731
+    return {
+        "ambient": float(rng.uniform(0.15, 0.65)),
+        "ambient_tint": tint(0.08),
+        "key": float(rng.uniform(0.3, 1.0)),
+        "key_dir": direction(np.radians(85)),
+        "key_tint": tint(0.1),
+        "fill": float(rng.uniform(0.0, 0.35)) if rng.random() < 0.5 else 0.0,
+        "fill_dir": direction(np.radians(90)),
+        "specular": float(rng.uniform(0.0, 0.35)),
+        "shininess": float(rng.uniform(6, 50)),
+        "exposure": float(rng.uniform(0.8, 1.3)),
+    }
+
+
+def shade(albedo_rgb: np.ndarray, normals_cam: np.ndarray, light: dict[str, Any], specular_mask=None) -> np.ndarray:
+    """(N, 3) linear radiance of Lambertian + Blinn-Phong surfaces under `light` (camera-frame normals)."""
+    key_dir = np.asarray(light["key_dir"], dtype=np.float32)
+    diffuse = np.clip(normals_cam @ key_dir, 0.0, None)[:, None] * (light["key"] * np.asarray(light["key_tint"]))
+    ambient = light["ambient"] * np.asarray(light["ambient_tint"]) * (0.75 + 0.25 * normals_cam[:, 2:3])
+    radiance = ambient + diffuse
+    if light["fill"]:
+        fill_dir = np.asarray(light["fill_dir"], dtype=np.float32)
+        radiance = radiance + np.clip(normals_cam @ fill_dir, 0.0, None)[:, None] * light["fill"]
+    half = key_dir + np.float32([0.0, 0.0, 1.0])
+    half /= np.linalg.norm(half)
+    spec = light["specular"] * np.clip(normals_cam @ half, 0.0, None) ** light["shininess"]
+    if specular_mask is not None:
+        spec = spec * specular_mask
+    colour = albedo_rgb * radiance + (spec * light["key"])[:, None] * np.asarray(light["key_tint"])
+    return (colour * light["exposure"]).astype(np.float32)
