@@ -165,7 +165,7 @@ def build(sdist: Path, margin_mm: float) -> M.FaceMesh:
         raise ValueError(f"landmark vertices: max distance {distance.max():.2f} mm, {len(set(landmark_ids))} distinct")
     print(f"landmark vertex distance: {distance.min():.2f}-{distance.max():.2f} mm (mean {distance.mean():.2f})")
     regions = label_regions(vertices, triangles, landmarks, landmark_ids)
-    center_x = float(landmarks[:, 0].mean())
+    center_x = float(vertices[landmark_ids, 0].mean())  # what `prnet data uv` uses to rebuild the layout
     uv, layout = flatten_face(vertices, triangles, regions >= M.REGION_FACE, center_x, margin_mm)
     print(f"layout: {layout.sum()} of {len(triangles)} triangles, flips {count_flips(uv, triangles[layout])}")
     colors = np.tile(np.float32(SKIN_RGB), (len(vertices), 1))
