@@ -35,8 +35,11 @@ def mean_vertices() -> np.ndarray:
 
 
 def landmark_ids() -> np.ndarray:
-    """68 distinct 0-based vertex ids, spread over the grid (a fixed permutation)."""
-    return np.random.default_rng(7).permutation(N)[:68].astype(np.int32)
+    """68 distinct 0-based ids of interior grid vertices (a fixed permutation; a real face's landmarks are
+    not on the mesh border either)."""
+    i, j = grid_ij()
+    interior = np.flatnonzero((i > 0) & (i < GX - 1) & (j > 0) & (j < GY - 1))
+    return np.random.default_rng(7).permutation(interior)[:68].astype(np.int32)
 
 
 def grid_triangles() -> np.ndarray:

@@ -82,7 +82,7 @@ def read_aflw2000_mat(mat_path: str | Path) -> tuple[np.ndarray, np.ndarray, Fit
         raise PrnetInputError(f"{mat_path}: pt3d_68 must be 3 x 68, got shape {pt3d.shape}")
     if not np.isfinite(pt3d).all():
         raise PrnetInputError(f"{mat_path}: pt3d_68 holds NaN or infinite values")
-    pose = parse_pose(require(variables, "Pose_Para", mat_path), source=f"{mat_path}: Pose_Para")
+    pose = parse_pose(require(variables, "Pose_Para", mat_path), source=mat_path)
     fit = read_fit(mat_path) if "Shape_Para" in variables and "Exp_Para" in variables else None
     return pt3d.T.copy(), pose, fit
 

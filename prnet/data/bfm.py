@@ -139,11 +139,13 @@ def rotation_3ddfa(pitch: float, yaw: float, roll: float) -> np.ndarray:
     return rx @ ry @ rz
 
 
-def parse_pose(pose_para: np.ndarray, source: str | Path = "Pose_Para") -> np.ndarray:
+def parse_pose(pose_para: np.ndarray, source: str | Path = "pose") -> np.ndarray:
     """(7,) float64 [pitch, yaw, roll, tx, ty, tz, scale] from a 1x7 / 7x1 Pose_Para."""
     pose = np.asarray(pose_para, dtype=np.float64).reshape(-1)
     if pose.size != 7 or not np.isfinite(pose).all():
-        raise PrnetInputError(f"{source}: Pose_Para must hold 7 finite values (pitch yaw roll tx ty tz scale)")
+        raise PrnetInputError(
+            f"{source}: Pose_Para must hold 7 finite values (pitch yaw roll tx ty tz scale), got shape {np.shape(pose_para)}"
+        )
     return pose
 
 

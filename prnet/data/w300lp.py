@@ -10,7 +10,7 @@ tz, scale), Shape_Para (199 x 1), Exp_Para (29 x 1), pt2d. Per sample (see `conv
    in x and y and the side is scaled by U(0.9, 1.1); the random numbers come from
    numpy.random.default_rng([seed, index]) so a sample does not depend on workers or resume order;
 4. vertices into the crop frame (z scaled with the crop like x and y), z shifted so its minimum is 0;
-5. rasterized into the UV layout (prnet.data.bfm_layout.UVSampler); landmarks are the 68 kpt_ind vertices.
+5. rasterized into the UV layout (prnet.geometry.posmap.UVSampler); landmarks are the 68 kpt_ind vertices.
 Differences from face3d, deliberately: the box uses the exact (not int-truncated) landmark coordinates, and
 the crop is this project's `prnet.crop.crop_matrix` (box -> [-0.5, S-0.5) pixel edges) so the training crops
 match `prnet predict`/`prnet eval` exactly.
@@ -22,15 +22,17 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from prnet.crop import LANDMARK_BOX_SCALE, box_from_landmarks, crop_matrix, transform_points, warp_image
 from prnet.data.bfm import BFMModel, parse_pose, pose_to_image
-from prnet.data.bfm_layout import UVSampler
 from prnet.data.matfile import load_mat, require
 from prnet.io import PrnetInputError
+
+if TYPE_CHECKING:
+    from prnet.geometry.posmap import UVSampler
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 
@@ -56,7 +58,7 @@ class Fit3DDFA:
 def read_fit(mat_path: str | Path) -> Fit3DDFA:
     """Pose_Para, Shape_Para and Exp_Para of a 300W-LP/AFLW2000-3D .mat (PrnetInputError naming the file)."""
     variables = load_mat(mat_path)
-    pose = parse_pose(require(variables, "Pose_Para", mat_path), source=f"{mat_path}: Pose_Para")
+    pose = parse_pose(require(variables, "Pose_Para", mat_path), source=mat_path)
     shape_para = require(variables, "Shape_Para", mat_path).astype(np.float64).reshape(-1)
     exp_para = require(variables, "Exp_Para", mat_path).astype(np.float64).reshape(-1)
     for name, value in (("Shape_Para", shape_para), ("Exp_Para", exp_para)):
@@ -170,13 +172,14 @@ class ConversionReport:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(bfm_path: str, sampler_arrays: dict, out: str, manifest_json: dict, config: CropConfig,
+def _init_worker(bfm: "str | BFMModel", sampler_arrays: dict, out: str, manifest_json: dict, config: CropConfig,
                  seed: int, skip_bad: bool) -> None:
     from prnet.data.bfm import load_bfm
     from prnet.data.format import Manifest
+    from prnet.geometry.posmap import UVSampler
 
     _WORKER.update(
-        model=load_bfm(bfm_path),
+        model=load_bfm(bfm) if isinstance(bfm, str) else bfm,
         sampler=UVSampler(**sampler_arrays),
         out=Path(out),
         manifest=Manifest(**manifest_json),
@@ -256,7 +259,8 @@ def convert_300wlp(
         if not is_complete(out, manifest, i)
     ]
     report = ConversionReport(out=out, total=len(pairs), written=0, already_done=len(pairs) - len(tasks))
-    init_args = (str(bfm_path), sampler.__dict__, str(out), manifest.to_json(), config, int(seed), skip_bad)
+    sampler_arrays = {name: getattr(sampler, name) for name in ("size", "rows", "cols", "corners", "weights")}
+    init_args = (model if workers <= 1 else str(bfm_path), sampler_arrays, str(out), manifest.to_json(), config, int(seed), skip_bad)
     with progress_bar(progress, len(pairs), report.already_done, "300W-LP") as advance:
         for index, error in _run_tasks(tasks, init_args, workers):
             if error is None:
