@@ -26,6 +26,9 @@ app.add_typer(data_app, name="data")
 # (command name, "module:function") registered under `prnet data ...`
 DATA_COMMANDS: list[tuple[str, str]] = [
     ("uv", "prnet.commands.data_uv:uv_command"),
+    ("300wlp", "prnet.commands.data_real:w300lp_command"),
+    ("folder", "prnet.commands.data_real:folder_command"),
+    ("bfm-layout", "prnet.commands.data_real:bfm_layout_command"),
 ]
 # (command name, "module:function") registered at the top level
 COMMANDS: list[tuple[str, str]] = [
