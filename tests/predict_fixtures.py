@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from prnet.layout import UVLayout
+
+torch.set_num_threads(1)  # the test machine's 2 cores are shared; tiny models gain nothing from threads
 
 
 def disk_layout(size: int = 64, name: str = "test-predict-disk") -> UVLayout:
@@ -29,9 +32,7 @@ def disk_layout(size: int = 64, name: str = "test-predict-disk") -> UVLayout:
 
 
 def tiny_runner(size: int = 64, seed: int = 0):
-    """A random prnet-quarter TorchRunner at `size` px with the disk layout (CPU, 1 thread friendly)."""
-    import torch
-
+    """A random prnet-quarter TorchRunner at `size` px with the disk layout (CPU)."""
     from prnet.checkpoint import LoadedModel
     from prnet.model import create_model
     from prnet.runner import TorchRunner
@@ -43,8 +44,6 @@ def tiny_runner(size: int = 64, seed: int = 0):
 
 def tiny_checkpoint(path, size: int = 64, seed: int = 0):
     """Save a random prnet-quarter checkpoint (disk layout) to `path` and return the path."""
-    import torch
-
     from prnet.checkpoint import save_checkpoint
     from prnet.model import create_model
 

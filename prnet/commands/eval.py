@@ -38,7 +38,7 @@ def eval_command(
                                       progress=lambda n: console.print(f"{n} samples", style="dim", end="\r"))
         files = write_report(report, per_sample, out)
     except PrnetInputError as err:
-        console.print(f"[red]error:[/red] {err}", highlight=False)
+        console.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
         raise typer.Exit(2)
     lines = [f"{report['model']} on {report['data']} ({report['format']}, {report['samples']} faces)"]
     for key in ("nme_2d", "nme_3d", "dense_nme_3d"):
@@ -49,4 +49,4 @@ def eval_command(
             lines.append(f"{key}: mean {s['mean']:.2f}%  balanced {s['balanced_mean']:.2f}%  {bins}")
     typer.echo("\n".join(lines))
     for kind, path in files.items():
-        console.print(f"{kind}: {path}", highlight=False)
+        console.print(f"{kind}: {path}", highlight=False, soft_wrap=True)

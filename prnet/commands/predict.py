@@ -72,19 +72,19 @@ def predict_command(
 
         def report(path: Path, summary) -> None:
             if summary.failures and summary.failures[-1][0] == str(path):
-                console.print(f"[red]failed[/red] {summary.failures[-1][1]}", highlight=False)
+                console.print(f"[red]failed[/red] {summary.failures[-1][1]}", highlight=False, soft_wrap=True)
                 return
             record = summary.results[-1]
             if "frames_total" in record:
-                console.print(f"ok {path}: {record['frames_total']} frames at {record['fps_processing']} frames/s", highlight=False)
+                console.print(f"ok {path}: {record['frames_total']} frames at {record['fps_processing']} frames/s", highlight=False, soft_wrap=True)
             else:
-                console.print(f"ok {path}: {len(record['faces'])} face(s)", highlight=False)
+                console.print(f"ok {path}: {len(record['faces'])} face(s)", highlight=False, soft_wrap=True)
 
         summary = predict_paths(source, runner, out, options, progress=report)
     except PrnetInputError as err:
-        console.print(f"[red]error:[/red] {err}", highlight=False)
+        console.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
         raise typer.Exit(2)
     console.print(f"{len(summary.results)} file(s) written to {out} with {runner.name}; {len(summary.failures)} failed",
-                  highlight=False)
+                  highlight=False, soft_wrap=True)
     if summary.failures:
         raise typer.Exit(2)
