@@ -79,21 +79,11 @@ def uncrop_posmap(posmap_crop: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return transform_points(posmap_crop, inverse_similarity(matrix)).astype(np.float32)
 
 
-def sample_map(posmap: np.ndarray, uv: np.ndarray) -> np.ndarray:
-    """Bilinear samples (K, 3) of an (S, S, 3) map at continuous pixel coords uv (K, 2) (u = column, v = row)."""
-    s = posmap.shape[0]
-    u = np.clip(np.asarray(uv, dtype=np.float64)[:, 0], 0, s - 1)
-    v = np.clip(np.asarray(uv, dtype=np.float64)[:, 1], 0, s - 1)
-    u0, v0 = np.minimum(np.floor(u).astype(int), s - 2), np.minimum(np.floor(v).astype(int), s - 2)
-    fu, fv = (u - u0)[:, None], (v - v0)[:, None]
-    top = posmap[v0, u0] * (1 - fu) + posmap[v0, u0 + 1] * fu
-    bottom = posmap[v0 + 1, u0] * (1 - fu) + posmap[v0 + 1, u0 + 1] * fu
-    return (top * (1 - fv) + bottom * fv).astype(np.float32)
-
-
 def read_posmap(posmap: np.ndarray, layout: UVLayout) -> tuple[np.ndarray, np.ndarray]:
-    """(68 landmarks (68, 3), dense vertices (M, 3)) of a position map in any frame."""
-    return sample_map(posmap, layout.landmark_uv), posmap[layout.face_mask].astype(np.float32)
+    """(68 landmarks (68, 3), dense vertices (M, 3)) of a position map in any frame (prnet.geometry.posmap)."""
+    from prnet.geometry.posmap import dense_vertices, landmarks_from_posmap
+
+    return landmarks_from_posmap(posmap, layout), dense_vertices(posmap, layout).astype(np.float32)
 
 
 def _run_crops(image: np.ndarray, runner: Runner, boxes: list[tuple[np.ndarray, float]]) -> list[tuple]:

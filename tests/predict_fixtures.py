@@ -75,7 +75,7 @@ def make_eval_dataset(root, n: int = 6, size: int = 64, seed: int = 0):
     """A prnet-format dataset whose posmaps are smooth random faces; landmarks read from the maps at the
     layout's landmark UVs (so a runner returning the GT map scores exactly 0). Returns (root, {image bytes: map})."""
     from prnet.data.format import Manifest, create_dataset, write_sample
-    from prnet.predict import sample_map
+    from prnet.geometry.posmap import bilinear_sample
 
     layout = disk_layout(size)
     manifest = create_dataset(root, layout, Manifest(image_size=size, layout_id=layout.layout_id, image_ext=".png",
@@ -88,7 +88,7 @@ def make_eval_dataset(root, n: int = 6, size: int = 64, seed: int = 0):
         posmap = np.stack([(uu - size / 2) * scale + size / 2 + shift[0], (vv - size / 2) * scale * 1.1 + size / 2 + shift[1],
                            10 + 5 * np.sin(uu / 9) * np.cos(vv / 7)], -1).astype(np.float32)
         image = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
-        landmarks = sample_map(posmap, layout.landmark_uv)
+        landmarks = bilinear_sample(posmap, layout.landmark_uv)
         params = {"pose": {"yaw": float([10, 45, 80][index % 3])}}
         write_sample(root, manifest, index, image, posmap, landmarks, params)
         truth[image.tobytes()] = posmap

@@ -71,3 +71,21 @@ def test_dataset_format_errors(tmp_path):
         dataset_format(tmp_path)
     (tmp_path / "image00002.mat").write_bytes(b"")
     assert dataset_format(tmp_path) == "aflw2000"
+
+
+def test_eval_on_aflw2000_folder(tmp_path):
+    """A 2-image AFLW2000-3D-style folder (image + .mat with pt3d_68 and Pose_Para) runs through eval; yaw comes
+    from Pose_Para (radians -> degrees)."""
+    import cv2
+    from scipy.io import savemat
+
+    rng = np.random.default_rng(0)
+    for name, yaw in (("image00002", 0.2), ("image00004", -1.2)):
+        cv2.imwrite(str(tmp_path / f"{name}.jpg"), rng.integers(0, 256, (450, 450, 3), dtype=np.uint8))
+        pt3d = np.stack([rng.uniform(150, 300, 68), rng.uniform(160, 320, 68), rng.uniform(0, 80, 68)])
+        savemat(tmp_path / f"{name}.mat", {"pt3d_68": pt3d, "Pose_Para": np.array([[0.1, yaw, 0.0, 200, 200, 0, 0.001]])})
+    report, per_sample = evaluate(tiny_runner(32), tmp_path)
+    assert report["format"] == "aflw2000" and report["samples"] == 2
+    np.testing.assert_allclose(sorted(per_sample["yaw"]), sorted(np.degrees([0.2, -1.2])))
+    assert report["nme_2d"]["bins"]["[0,30)"]["count"] == 1 and report["nme_2d"]["bins"]["[60,90]"]["count"] == 1
+    assert report["dense_nme_3d"] is None and "ground-truth position maps" in report["dense_note"]

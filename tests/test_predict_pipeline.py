@@ -6,9 +6,10 @@ import pytest
 
 from prnet.crop import crop_matrix, similarity_scale, warp_image
 from prnet.detect import Face, detect_faces, parse_bbox
+from prnet.geometry.posmap import bilinear_sample
 from prnet.draw import draw_dense, draw_landmarks, render_mesh
 from prnet.io import PrnetInputError
-from prnet.predict import check_image, crop_image, mean_shape_landmarks, reconstruct_faces, sample_map, uncrop_posmap
+from prnet.predict import check_image, crop_image, mean_shape_landmarks, reconstruct_faces, uncrop_posmap
 from predict_fixtures import BlobOracle, tiny_runner
 
 BOXES = [((320.0, 240.0), 120.0), ((300.5, 200.25), 37.0), ((350.0, 260.0), 400.0), ((200.0, 300.0), 64.0)]
@@ -52,16 +53,17 @@ def test_pipeline_maps_back_to_the_blob(box):
     oracle = BlobOracle(64)
     (fit,) = reconstruct_faces(image, oracle, [face], refine=False)
     c = (64 - 1) / 2
-    center_point = sample_map(fit.posmap, np.array([[c, c]]))[0]
+    center_point = bilinear_sample(fit.posmap, np.array([[c, c]]))[0]
     assert abs(center_point[0] - x0) < 0.1 and abs(center_point[1] - y0) < 0.1, center_point
     assert center_point[2] == pytest.approx(10.0 * fit.side / 64, rel=1e-5)  # z scaled back
 
 
-def test_sample_map_bilinear_known_values():
+def test_landmark_sampling_convention():
+    """Landmarks are read with pixel centres at integer UVs (u = column, v = row)."""
     posmap = np.zeros((4, 4, 3), np.float32)
     posmap[..., 0] = np.arange(4)[None, :]  # x = column
     posmap[..., 1] = 10 * np.arange(4)[:, None]  # y = 10 * row
-    out = sample_map(posmap, np.array([[1.25, 2.5], [3.0, 3.0], [0.0, 0.0]]))
+    out = bilinear_sample(posmap, np.array([[1.25, 2.5], [3.0, 3.0], [0.0, 0.0]]))
     np.testing.assert_allclose(out[:, :2], [[1.25, 25.0], [3.0, 30.0], [0.0, 0.0]], atol=1e-6)
 
 
