@@ -29,6 +29,8 @@ DATA_COMMANDS: list[tuple[str, str]] = [
     ("300wlp", "prnet.commands.data_real:w300lp_command"),
     ("folder", "prnet.commands.data_real:folder_command"),
     ("bfm-layout", "prnet.commands.data_real:bfm_layout_command"),
+    ("synth", "prnet.commands.data_synth:synth_command"),
+    ("show", "prnet.commands.data_synth:show_command"),
 ]
 # (command name, "module:function") registered at the top level
 COMMANDS: list[tuple[str, str]] = [

@@ -64,20 +64,22 @@ def _inside_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
 class FaceFeatures:
     """Per-vertex feature fields on the mean shape (all (N,) float32 unless noted)."""
 
-    lips: np.ndarray  # 1 inside the outer lip contour
+    lips: SparseField  # 1 inside the outer lip contour
     eye_aperture: np.ndarray  # in [0, 1] from lower lid to upper lid inside the eyes, -1 outside
     eye_offset: np.ndarray  # (N, 2) mm from the eye centre (for iris/pupil)
-    lash: np.ndarray  # 1 on the upper lash line
-    brow: np.ndarray  # brow density shape
-    socket: np.ndarray  # soft eye-socket / eyelid area
-    nostril: np.ndarray
-    beard: np.ndarray  # beard zone (mustache, chin, jaw, cheeks below the cheekbones)
+    lash: SparseField  # 1 on the upper lash line
+    brow: SparseField  # brow density shape
+    socket: SparseField  # soft eye-socket / eyelid area
+    nostril: SparseField
+    beard: SparseField  # beard zone (mustache, chin, jaw, cheeks below the cheekbones)
     front: np.ndarray  # 1 on the front of the face, 0 on ears/back/neck sides (features only paint there)
     x: np.ndarray  # mean-shape coordinates, for hairline tests
     y: np.ndarray
     z: np.ndarray
     brow_y: float
     outside: np.ndarray  # bool, region OUTSIDE (neck, ears, scalp)
+    eye_ids: np.ndarray  # vertices inside the eye apertures
+    noise_bank: np.ndarray  # (N, 24) smooth noise fields
 
     @classmethod
     def from_mean(cls, vertices: np.ndarray, landmarks: np.ndarray, outside: np.ndarray) -> "FaceFeatures":
@@ -123,11 +125,25 @@ class FaceFeatures:
         beard *= (1.0 - lips) * _smoothstep((v[:, 2] - (lm[0, 2] + lm[16, 2]) / 2 + 5.0) / 15.0)
         f32 = lambda a: np.asarray(a, dtype=np.float32)  # noqa: E731
         return cls(
-            lips=f32(lips), eye_aperture=f32(aperture), eye_offset=f32(offset), lash=f32(lash), brow=f32(brow),
-            socket=f32(socket), nostril=f32(nostril), beard=f32(beard), front=f32(front),
+            lips=_sparse(lips), eye_aperture=f32(aperture), eye_offset=f32(offset), lash=_sparse(lash),
+            brow=_sparse(brow), socket=_sparse(socket), nostril=_sparse(nostril), beard=_sparse(beard), front=f32(front),
             x=f32(v[:, 0]), y=f32(v[:, 1]), z=f32(v[:, 2]), brow_y=float(lm[17:27, 1].mean()),
             outside=np.asarray(outside, dtype=bool),
+            eye_ids=np.flatnonzero(aperture >= 0), noise_bank=_noise_bank(v),
         )
+
+
+@dataclass(frozen=True)
+class SparseField:
+    """A per-vertex field that is zero almost everywhere: its non-zero vertex ids and values (K, 1)."""
+
+    ids: np.ndarray
+    values: np.ndarray
+
+
+def _sparse(field: np.ndarray, eps: float = 1e-3) -> SparseField:
+    ids = np.flatnonzero(field > eps)
+    return SparseField(ids, field[ids].astype(np.float32)[:, None])
 
 
 def _sorted_xy(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -170,6 +186,23 @@ def hairline_y(x: np.ndarray, brow_y: float, hairline_mm: float) -> np.ndarray:
     return brow_y + hairline_mm - 22.0 * np.clip(np.abs(x) / 70.0, 0, 1) ** 3
 
 
+def _noise_bank(positions: np.ndarray, count: int = 24) -> np.ndarray:
+    """(N, count) float32 smooth random 3D waves (wavelengths 8-60 mm), the same in every process."""
+    rng = np.random.default_rng(20181008)
+    dirs = rng.normal(size=(count, 3))
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    freqs = 2 * np.pi / rng.uniform(8, 60, count)
+    return np.sin(np.einsum("nk,ck->nc", positions, dirs * freqs[:, None]) + rng.uniform(0, 2 * np.pi, count)).astype(
+        np.float32)
+
+
+def _mix(colour: np.ndarray, field: SparseField, target: np.ndarray, strength: float | np.ndarray = 1.0) -> None:
+    """In place: colour[ids] += field * strength * (target - colour[ids])."""
+    ids = field.ids
+    target = target[ids] if np.ndim(target) == 2 and len(target) == len(colour) else target
+    colour[ids] += np.clip(field.values * strength, 0, 1) * (target - colour[ids])
+
+
 def albedo(features: FaceFeatures, app: dict[str, Any], blink: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
     """(N, 3) float32 linear albedo for the face mesh."""
     f = features
@@ -177,38 +210,30 @@ def albedo(features: FaceFeatures, app: dict[str, Any], blink: tuple[float, floa
     skin = np.asarray(app["skin"], dtype=np.float32)
     hair = np.asarray(app["hair"], dtype=np.float32)
     scalp_colour = np.asarray(app["hat"] if app["hair_style"] == "covered" else app["hair"], dtype=np.float32)
-    pos = np.stack([f.x, f.y, f.z], axis=1)
-    # low-frequency skin detail: a few random 3D waves (blotches, redness) + per-vertex grain
-    dirs = rng.normal(size=(10, 3)).astype(np.float32)
-    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
-    freqs = (2 * np.pi / rng.uniform(8, 60, 10)).astype(np.float32)
-    waves = np.sin(pos @ (dirs * freqs[:, None]).T + rng.uniform(0, 2 * np.pi, 10).astype(np.float32))
-    detail = waves @ rng.normal(0, 1.0 / np.sqrt(10), (10, 3)).astype(np.float32) * np.float32([1.0, 0.8, 0.7])
-    grain = rng.normal(0, 0.35, (len(pos), 1)).astype(np.float32)
-    colour = skin * np.exp(app["skin_detail"] * (detail + grain))
-    # cheeks redder, eye sockets darker
-    colour = colour * (1.0 - 0.25 * f.socket[:, None] * np.float32([1.0, 1.1, 1.05]))
-    if app["eye_shadow"]:
-        colour = colour * (1.0 - app["eye_shadow"] * f.socket[:, None])
-    # lips
+    # low-frequency skin detail: a random mix of smooth 3D waves (blotches, redness) + per-vertex grain
+    bank = f.noise_bank
+    mix = rng.normal(0, 1.0 / np.sqrt(bank.shape[1] / 3), (bank.shape[1], 3)).astype(np.float32)
+    mix *= rng.random((bank.shape[1], 1)) < 0.4
+    detail = (bank @ mix) * np.float32([1.0, 0.8, 0.7])
+    grain = rng.standard_normal((len(bank), 1), dtype=np.float32) * np.float32(0.35)
+    colour = skin * np.exp(np.float32(app["skin_detail"]) * (detail + grain))
+    _mix(colour, f.socket, colour * np.float32([0.72, 0.68, 0.7]), 1.0 + 2.0 * app["eye_shadow"])
     lip = skin * np.asarray(app["lip_tint"], dtype=np.float32)
     if app["lipstick"]:
         lip = lip * (1 - app["lipstick"]) + np.float32(app["lipstick"]) * np.asarray(app["lipstick_colour"])
-    colour = colour + f.lips[:, None] * (lip - colour)
-    colour = colour * (1.0 - 0.7 * f.nostril[:, None])
-    # beard: darker, hair coloured, patchy
-    if app["beard"]:
-        patch = np.clip(0.7 + 0.6 * waves[:, 0:1], 0, 1) * np.clip(1.0 + grain, 0, 1.5)
-        amount = np.clip(app["beard"] * f.beard[:, None] * patch, 0, 1)
-        colour = colour + amount * (hair - colour)
-    # brows
-    brow = np.clip(app["brow_density"] * f.brow[:, None] * (0.8 + 0.4 * rng.random((len(pos), 1))), 0, 1)
-    colour = colour + brow * (hair * 0.8 - colour)
-    # hair on the scalp and sideburns
-    colour = colour + hair_mask(f, app)[:, None] * (scalp_colour - colour)
-    # eyes: sclera, iris, pupil inside the (partly blinked) aperture; lashes
-    colour = _paint_eyes(f, app, colour, blink)
-    colour = colour * (1.0 - 0.85 * f.lash[:, None])
+    _mix(colour, f.lips, lip.astype(np.float32))
+    _mix(colour, f.nostril, np.float32([0.02, 0.01, 0.01]), 0.8)
+    if app["beard"]:  # darker, hair coloured, patchy
+        blotches = bank[f.beard.ids] @ rng.normal(0, 0.35, (bank.shape[1], 1)).astype(np.float32)
+        patch = np.clip(0.75 + blotches + 0.8 * grain[f.beard.ids], 0, 1.5)
+        _mix(colour, f.beard, hair, app["beard"] * patch)
+    brow_noise = 0.8 + 0.4 * rng.random((len(f.brow.ids), 1), dtype=np.float32)
+    _mix(colour, f.brow, hair * 0.8, app["brow_density"] * brow_noise)
+    hairy = hair_mask(f, app)
+    ids = np.flatnonzero(hairy)
+    colour[ids] += hairy[ids, None] * (scalp_colour - colour[ids])
+    _paint_eyes(f, app, colour, blink)
+    _mix(colour, f.lash, np.float32([0.02, 0.015, 0.01]), 0.85)
     return np.clip(colour, 0.0, 1.0).astype(np.float32)
 
 
@@ -221,32 +246,39 @@ def hair_mask(f: FaceFeatures, app: dict[str, Any]) -> np.ndarray:
     return np.maximum(scalp, side).astype(np.float32)
 
 
-def _paint_eyes(f: FaceFeatures, app: dict[str, Any], colour: np.ndarray, blink: tuple[float, float]) -> np.ndarray:
-    inside = f.eye_aperture >= 0
-    side_left = f.x > 0
-    closed = np.where(side_left, blink[1], blink[0]).astype(np.float32)
-    visible = inside & (f.eye_aperture < 1.0 - closed)
-    gaze = np.asarray(app["gaze_mm"], dtype=np.float32)
-    r = np.linalg.norm(f.eye_offset - gaze, axis=1)
-    sclera = np.float32([0.75, 0.70, 0.66])
-    eye = np.where((r < 5.6)[:, None], np.asarray(app["iris"], dtype=np.float32), sclera)
+def _paint_eyes(f: FaceFeatures, app: dict[str, Any], colour: np.ndarray, blink: tuple[float, float]) -> None:
+    """In place: sclera, iris and pupil inside the eye apertures not covered by the (blinking) upper lid."""
+    ids = f.eye_ids
+    aperture = f.eye_aperture[ids]
+    closed = np.where(f.x[ids] > 0, blink[1], blink[0]).astype(np.float32)
+    visible = aperture < 1.0 - closed
+    ids, aperture = ids[visible], aperture[visible]
+    r = np.linalg.norm(f.eye_offset[ids] - np.asarray(app["gaze_mm"], dtype=np.float32), axis=1)
+    eye = np.where((r < 5.6)[:, None], np.asarray(app["iris"], dtype=np.float32), np.float32([0.75, 0.70, 0.66]))
     eye = np.where((r < 2.0)[:, None], np.float32([0.01, 0.01, 0.01]), eye)
-    # the eye sits in the lid shadow: darker near the aperture boundary
-    eye = eye * (0.55 + 0.45 * np.sin(np.pi * np.clip(f.eye_aperture, 0, 1)))[:, None]
-    return np.where(visible[:, None], eye, colour)
+    # the eyeball sits in the lid shadow: darker near the aperture boundary
+    colour[ids] = eye * (0.55 + 0.45 * np.sin(np.pi * np.clip(aperture, 0, 1)))[:, None]
 
 
-def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
-    """(N, 3) unit normals, area-weighted, for counter-clockwise-from-the-front triangles."""
-    v = vertices
-    e1 = v[triangles[:, 1]] - v[triangles[:, 0]]
-    e2 = v[triangles[:, 2]] - v[triangles[:, 0]]
-    face_normals = np.cross(e1, e2)
-    normals = np.zeros_like(v)
-    for corner in range(3):
-        for axis in range(3):
-            normals[:, axis] += np.bincount(triangles[:, corner], face_normals[:, axis], minlength=len(v))
-    return normals / (np.linalg.norm(normals, axis=1, keepdims=True) + 1e-12)
+def vertex_incidence(triangles: np.ndarray, num_vertices: int):
+    """Sparse (N, T) matrix summing triangle quantities into their 3 corners (build once, reuse)."""
+    import scipy.sparse as sp
+
+    rows = np.asarray(triangles).T.reshape(-1)
+    cols = np.tile(np.arange(len(triangles)), 3)
+    return sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(num_vertices, len(triangles)))
+
+
+def vertex_normals(vertices: np.ndarray, triangles: np.ndarray, incidence=None) -> np.ndarray:
+    """(N, 3) float32 unit normals, area-weighted, for counter-clockwise-from-the-front triangles."""
+    v = np.asarray(vertices, dtype=np.float32)
+    a, b, c = v[triangles[:, 0]], v[triangles[:, 1]], v[triangles[:, 2]]
+    e1, e2 = b - a, c - a
+    face_normals = np.stack([e1[:, 1] * e2[:, 2] - e1[:, 2] * e2[:, 1], e1[:, 2] * e2[:, 0] - e1[:, 0] * e2[:, 2],
+                             e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]], axis=1)
+    incidence = vertex_incidence(triangles, len(v)) if incidence is None else incidence
+    normals = np.asarray(incidence @ face_normals, dtype=np.float32)
+    return normals / (np.linalg.norm(normals, axis=1, keepdims=True) + np.float32(1e-12))
 
 
 def sample_lighting(rng: np.random.Generator) -> dict[str, Any]:

@@ -56,7 +56,7 @@ def degrade(image: np.ndarray, spec: dict[str, Any], source_face_px: float) -> n
     image = np.clip(image, 0.0, 1.0) ** spec["gamma"]
     if spec["noise_sigma"]:
         shot = np.sqrt(np.clip(image, 0, 1) + 0.02)  # signal-dependent, like a real sensor
-        image = image + rng.normal(0, 1, image.shape).astype(np.float32) * spec["noise_sigma"] * shot
+        image = image + rng.standard_normal(image.shape, dtype=np.float32) * np.float32(spec["noise_sigma"]) * shot
     out = np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
     if spec["jpeg_quality"]:
         ok, buf = cv2.imencode(".jpg", out[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, spec["jpeg_quality"]])

@@ -23,7 +23,7 @@ import numpy as np
 
 from prnet.data.format import Sample
 from prnet.data.synth.appearance import FaceFeatures, albedo, hair_mask, hairline_y, sample_appearance
-from prnet.data.synth.appearance import sample_lighting, shade, vertex_normals
+from prnet.data.synth.appearance import sample_lighting, shade, vertex_incidence, vertex_normals
 from prnet.data.synth.background import render_background, sample_background
 from prnet.data.synth.degrade import degrade, sample_degradation
 from prnet.data.synth.occluders import draw_occluders, sample_occluders
@@ -59,6 +59,7 @@ class SynthAssets:
     features: FaceFeatures
     render_triangles: np.ndarray  # mesh triangles without the mouth fill fan (the cavity shows instead)
     face_region: np.ndarray  # (N,) bool, depth-offset in the render
+    incidence: Any  # sparse (N, T) vertex-triangle incidence for normals
 
 
 @functools.lru_cache(maxsize=1)
@@ -78,6 +79,7 @@ def load_assets() -> SynthAssets:
         features=features,
         render_triangles=mesh.triangles[~fan],
         face_region=mesh.regions >= REGION_FACE,
+        incidence=vertex_incidence(mesh.triangles, len(mesh.vertices)),
     )
 
 
@@ -110,7 +112,7 @@ def render_sample(index: int, seed: int, config: SynthConfig = SynthConfig(), as
     verts = model.deform(params["shape"])  # (N + M, 3) mm
     camera = make_camera(verts[:n], mesh.landmark_ids, params["pose"], model.centre, size)
     crop = camera.to_crop(camera.to_camera(verts))
-    posmap = position_map(crop[:n], mesh, assets.layout)
+    posmap = position_map(crop[:n], None, assets.layout)  # None: the packaged mesh's cached UV sampler
     landmarks = landmarks_from_posmap(posmap, assets.layout)
 
     image = _render_image(verts, crop, camera, params, assets, config)
@@ -150,7 +152,7 @@ def _render_image(verts, crop, camera, params, assets: SynthAssets, config: Synt
     rotation = camera.rotation
 
     # face mesh + mouth cavity: albedo, normals in the camera frame, shading
-    normals = vertex_normals(verts[:n], mesh.triangles) @ rotation.T
+    normals = vertex_normals(verts[:n], mesh.triangles, assets.incidence) @ rotation.T.astype(np.float32)
     blink = (shape.get("blink_r", 0.0), shape.get("blink_l", 0.0))
     face_colour = shade(albedo(assets.features, app, blink), normals.astype(np.float32), light,
                         specular_mask=1.0 - 0.8 * hair_mask(assets.features, app))
@@ -193,9 +195,9 @@ def _composite(foreground: np.ndarray, mask: np.ndarray, background: np.ndarray)
 def _cavity_colours(rows: np.ndarray, jaw_open: float, light: dict[str, Any]) -> np.ndarray:
     """Upper teeth at the top of the mouth, a dark throat below, a hint of lower teeth at the bottom."""
     teeth = np.float32([0.75, 0.72, 0.64])
-    throat = np.float32([0.12, 0.03, 0.03])
+    throat = np.float32([0.025, 0.006, 0.006])
     t = rows[:, None].astype(np.float32)
-    upper = (t < 0.2).astype(np.float32)
+    upper = (t < 0.3).astype(np.float32)
     lower = (t > 0.9).astype(np.float32) * 0.6
     base = throat * (1 - upper - lower) + teeth * (upper + lower)
     return (base * (light["ambient"] + 0.5 * light["key"]) * light["exposure"]).astype(np.float32)

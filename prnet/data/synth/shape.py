@@ -274,8 +274,7 @@ class ShapeModel:
     def deform(self, params: dict[str, Any]) -> np.ndarray:
         """(N, 3) float32 vertices for params {basis name: weight, 'jaw_open', 'jaw_shift', 'scale': [sx,sy,sz]}."""
         weights = np.array([float(params.get(n, 0.0)) for n in self.names], dtype=np.float32)
-        active = np.flatnonzero(weights)
-        v = self.mean + np.tensordot(weights[active], self.basis[active], axes=1)
+        v = self.mean + (weights @ self.basis.reshape(len(weights), -1)).reshape(self.mean.shape)
         jaw = float(params.get("jaw_open", 0.0))
         shift = float(params.get("jaw_shift", 0.0))
         if jaw or shift:

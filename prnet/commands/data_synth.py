@@ -1,0 +1,87 @@
+"""`prnet data synth` (write a synthetic dataset) and `prnet data show` (contact sheet of any dataset).
+
+Thin Typer commands over prnet.data.synth.generate.generate_dataset and prnet.data.synth.sheet.show_dataset.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def _fail(err: Exception) -> None:
+    from rich.console import Console
+
+    Console(stderr=True).print(f"[red]error:[/red] {err}", highlight=False)
+    raise typer.Exit(2)
+
+
+def synth_command(
+    out: Path = typer.Option(..., "--out", help="Dataset directory (created, or resumed if it exists)."),
+    n: int = typer.Option(1000, "--n", min=0, help="Number of samples (indices 0..n-1)."),
+    seed: int = typer.Option(0, "--seed", help="Seed: sample i depends only on (seed, i)."),
+    workers: int = typer.Option(2, "--workers", min=1, help="Worker processes (the output is identical for any)."),
+    occlusion_rate: float = typer.Option(0.45, "--occlusion-rate", min=0.0, max=1.0, help="Faces with occluders."),
+    expression_rate: float = typer.Option(0.7, "--expression-rate", min=0.0, max=1.0, help="Non-neutral faces."),
+    clean: bool = typer.Option(False, "--clean", help="No degradations (blur, noise, JPEG, colour jitter)."),
+    repair: bool = typer.Option(False, "--repair", help="Regenerate damaged samples found while resuming."),
+) -> None:
+    """Render synthetic faces at 300W-LP-like poses with their position maps, landmarks and parameters."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import TimeRemainingColumn
+
+    from prnet.data.synth.generate import generate_dataset
+    from prnet.data.synth.render import SynthConfig
+    from prnet.io import PrnetInputError
+
+    console = Console()
+    config = SynthConfig(expression_rate=expression_rate, occlusion_rate=occlusion_rate, degrade=not clean)
+    columns = (TextColumn("synth"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    try:
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("synth", total=None, rate="")
+            started = {}
+
+            def on_progress(done: int, total: int) -> None:
+                import time
+
+                started.setdefault("t", time.perf_counter())
+                elapsed = time.perf_counter() - started["t"]
+                rate = f"{(done - 1) / elapsed:.1f} samples/s" if elapsed > 0 and done > 1 else ""
+                progress.update(task, completed=done, total=total, rate=rate)
+
+            report = generate_dataset(out, n, seed=seed, workers=workers, config=config, repair=repair,
+                                      on_progress=on_progress)
+    except PrnetInputError as err:
+        _fail(err)
+    if report.removed_temporaries:
+        console.print(f"removed {report.removed_temporaries} temporary file(s) of an interrupted run")
+    line = f"{report.out}: {report.written} written, {report.skipped} already complete"
+    if report.repaired:
+        line += f", {report.repaired} repaired"
+    if report.written:
+        line += (f"; {report.samples_per_second:.1f} samples/s with {workers} worker(s), "
+                 f"{report.bytes_per_sample / 1024:.0f} KiB per sample on disk")
+    console.print(line, highlight=False)
+
+
+def show_command(
+    root: Path = typer.Argument(..., help="Dataset directory (the project format)."),
+    out: Path = typer.Option(Path("sheet.jpg"), "--out", help="Contact sheet image (.jpg or .png)."),
+    count: int = typer.Option(32, "--count", min=1, help="How many random samples."),
+    seed: int = typer.Option(0, "--seed", help="Which random samples."),
+    tile: int = typer.Option(192, "--tile", min=32, help="Tile size in pixels."),
+    columns: int = typer.Option(4, "--columns", min=1, help="Samples per row."),
+) -> None:
+    """Contact sheet: each sample's image with landmarks + position-map wireframe, and the map as colour."""
+    from prnet.data.synth.sheet import show_dataset
+    from prnet.io import PrnetInputError
+
+    try:
+        path, shown = show_dataset(root, out, count=count, seed=seed, tile=tile, columns=columns)
+    except PrnetInputError as err:
+        _fail(err)
+    typer.echo(f"wrote {path} ({len(shown)} samples: {shown[:8]}{' ...' if len(shown) > 8 else ''})")
