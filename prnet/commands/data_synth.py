@@ -13,7 +13,7 @@ import typer
 def _fail(err: Exception) -> None:
     from rich.console import Console
 
-    Console(stderr=True).print(f"[red]error:[/red] {err}", highlight=False)
+    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {err}", highlight=False)
     raise typer.Exit(2)
 
 
@@ -36,7 +36,7 @@ def synth_command(
     from prnet.data.synth.render import SynthConfig
     from prnet.io import PrnetInputError
 
-    console = Console()
+    console = Console(soft_wrap=True)
     config = SynthConfig(expression_rate=expression_rate, occlusion_rate=occlusion_rate, degrade=not clean)
     columns = (TextColumn("synth"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
                TimeElapsedColumn(), TimeRemainingColumn())

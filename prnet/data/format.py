@@ -18,6 +18,7 @@ complete when its .npz exists: the image is written first, the .npz last, both a
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -197,7 +198,7 @@ def read_sample(root: str | Path, index: int, manifest: Manifest) -> Sample:
             params = json.loads(str(data["params"]))
     except FileNotFoundError as err:
         raise PrnetInputError(f"{arrays_path}: file not found") from err
-    except (OSError, ValueError, KeyError, EOFError) as err:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
         raise PrnetInputError(f"{arrays_path}: corrupt sample ({err}); delete it and rerun the generator") from err
     size = manifest.image_size
     if image.shape != (size, size, 3) or posmap.shape[:2] != (size, size) or landmarks.shape != (68, 3):
