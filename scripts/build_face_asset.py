@@ -159,6 +159,7 @@ def build(sdist: Path, margin_mm: float) -> M.FaceMesh:
     if landmarks.shape != (68, 3):
         raise ValueError(f"template.ljson: expected 68 3D landmarks, got {landmarks.shape}")
     vertices, triangles, mouth_vertex = close_mouth(vertices, triangles)
+    vertices = vertices.astype(np.float32).astype(np.float64)  # as stored, so `prnet data uv` rebuilds it exactly
     M.check_disk(triangles, what="closed template")
     distance, landmark_ids = cKDTree(vertices[:mouth_vertex]).query(landmarks)
     if distance.max() > MAX_LANDMARK_DISTANCE_MM or len(set(landmark_ids.tolist())) != 68:

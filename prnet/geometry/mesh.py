@@ -60,6 +60,20 @@ class FaceMesh:
         return len(self.vertices)
 
 
+def is_member(values: np.ndarray, pool: np.ndarray) -> np.ndarray:
+    """np.isin for int64 keys via sort + searchsorted (numpy's hash-based isin/unique are slow here)."""
+    pool = np.sort(pool)
+    if len(pool) == 0:
+        return np.zeros(len(values), bool)
+    idx = np.minimum(np.searchsorted(pool, values), len(pool) - 1)
+    return pool[idx] == values
+
+
+def count_distinct(keys: np.ndarray) -> int:
+    keys = np.sort(keys)
+    return int(len(keys) and 1 + np.count_nonzero(keys[1:] != keys[:-1]))
+
+
 def boundary_loops(triangles: np.ndarray) -> list[np.ndarray]:
     """Boundary loops of a triangle mesh as ordered vertex-id arrays (each loop follows the triangles'
     orientation). Raises PrnetInputError on non-manifold edges or vertices where a loop branches."""
@@ -67,9 +81,9 @@ def boundary_loops(triangles: np.ndarray) -> list[np.ndarray]:
     directed = np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])
     n = int(triangles.max()) + 1 if len(triangles) else 0
     key = directed[:, 0] * n + directed[:, 1]
-    if len(np.unique(key)) != len(key):
+    if count_distinct(key) != len(key):
         raise PrnetInputError("mesh is not an oriented manifold: an edge is used twice in the same direction")
-    boundary = directed[~np.isin(key, directed[:, 1] * n + directed[:, 0])]
+    boundary = directed[~is_member(key, directed[:, 1] * n + directed[:, 0])]
     successor: dict[int, int] = {}
     for a, b in boundary.tolist():
         if a in successor:
@@ -90,8 +104,9 @@ def boundary_loops(triangles: np.ndarray) -> list[np.ndarray]:
 def euler_characteristic(triangles: np.ndarray) -> int:
     triangles = np.asarray(triangles, dtype=np.int64)
     edges = np.sort(np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]]), axis=1)
-    num_edges = len(np.unique(edges, axis=0))
-    return len(np.unique(triangles)) - num_edges + len(triangles)
+    n = int(triangles.max()) + 1
+    num_edges = count_distinct(edges[:, 0] * n + edges[:, 1])
+    return int(np.count_nonzero(np.bincount(triangles.ravel(), minlength=n))) - num_edges + len(triangles)
 
 
 def check_disk(triangles: np.ndarray, what: str = "mesh") -> np.ndarray:
@@ -123,7 +138,7 @@ def validate_face_mesh(mesh: FaceMesh, source: str = "face mesh") -> None:
         if not ok:
             raise PrnetInputError(f"{source}: invalid face mesh ({message}); {_REBUILD_HINT}")
     check_disk(mesh.triangles, what=source)
-    uv = mesh.uv[np.unique(mesh.triangles[mesh.layout_triangles])]
+    uv = mesh.uv[np.bincount(mesh.triangles[mesh.layout_triangles].ravel(), minlength=n) > 0]
     if not (np.isfinite(uv).all() and uv.min() >= 0.0 and uv.max() <= 1.0):
         raise PrnetInputError(f"{source}: UV coordinates of mapped vertices are not in [0, 1]; {_REBUILD_HINT}")
 

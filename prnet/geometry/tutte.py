@@ -9,8 +9,8 @@ Recipe (deterministic; measured on the menpo3d template, see issue 2):
    rest); the cut gives the face ~45k, about PRNet's own layout (43,867). The margin is in the map with loss
    weight 0 (like the neck in 300W-LP) and keeps the square's corner distortion away from the face.
 2. Boundary: the cut's boundary loop goes onto the square's border. Two anchors split it into halves: the
-   boundary vertex at the top of the forehead and the one at the bottom, both on the symmetry plane
-   (x = the landmarks' mean x). Each half is parametrized by arc length onto its half of the square
+   points where the boundary crosses the symmetry plane (x = the landmark vertices' mean x) at the top of
+   the forehead and under the chin. Each half is parametrized by arc length onto its half of the square
    (top-middle -> corner -> side -> corner -> bottom-middle) and the vertex nearest each corner is snapped to
    it, so the layout is left-right symmetric as far as the mesh's own asymmetry allows. Triangles whose
    three corners would lie on one side (zero area) are removed before solving.
@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.sparse.linalg import spsolve
 
-from prnet.geometry.mesh import boundary_loops, check_disk
+from prnet.geometry.mesh import boundary_loops, check_disk, is_member
 from prnet.io import PrnetInputError
 
 DEFAULT_MARGIN_MM = 20.0
@@ -36,8 +36,11 @@ DEFAULT_MARGIN_MM = 20.0
 
 def _edges(triangles: np.ndarray) -> np.ndarray:
     """Unique undirected edges (E, 2)."""
-    e = np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])
-    return np.unique(np.sort(e, axis=1), axis=0)
+    e = np.sort(np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]]), axis=1)
+    e = e.astype(np.int64)
+    key = np.sort(e[:, 0] * (int(e.max()) + 1) + e[:, 1])
+    key = key[np.concatenate([[True], key[1:] != key[:-1]])]
+    return np.stack(np.divmod(key, int(e.max()) + 1), axis=1)
 
 
 def geodesic_distance(vertices: np.ndarray, triangles: np.ndarray, sources: np.ndarray, limit: float) -> np.ndarray:
@@ -53,10 +56,11 @@ def _triangle_adjacency(triangles: np.ndarray) -> sp.csr_matrix:
     """(T, T) matrix linking triangles that share an edge."""
     t = len(triangles)
     e = np.sort(np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]]), axis=1)
+    e = e.astype(np.int64)
     tri = np.tile(np.arange(t), 3)
-    _, edge_id = np.unique(e, axis=0, return_inverse=True)
-    order = np.argsort(edge_id, kind="stable")
-    sid, stri = edge_id.ravel()[order], tri[order]
+    edge_key = e[:, 0] * (int(e.max()) + 1) + e[:, 1]
+    order = np.argsort(edge_key, kind="stable")
+    sid, stri = edge_key[order], tri[order]
     pair = sid[1:] == sid[:-1]
     a, b = stri[:-1][pair], stri[1:][pair]
     return sp.coo_matrix((np.ones(len(a)), (a, b)), shape=(t, t)).tocsr()
@@ -67,7 +71,7 @@ def _boundary_edge_count(triangles: np.ndarray, keep: np.ndarray, n: int) -> np.
     kept = triangles[keep]
     d = np.concatenate([kept[:, [0, 1]], kept[:, [1, 2]], kept[:, [2, 0]]]).astype(np.int64)
     key, rkey = d[:, 0] * n + d[:, 1], d[:, 1] * n + d[:, 0]
-    b = d[~np.isin(key, rkey)]
+    b = d[~is_member(key, rkey)]
     return np.bincount(b.ravel(), minlength=n)
 
 
@@ -114,37 +118,47 @@ def _triangle_boundary_edges(triangles: np.ndarray, keep: np.ndarray, n: int) ->
     t = triangles.astype(np.int64)
     kept = t[keep]
     d = np.concatenate([kept[:, [0, 1]], kept[:, [1, 2]], kept[:, [2, 0]]])
-    present = np.unique(d[:, 0] * n + d[:, 1])
+    present = d[:, 0] * n + d[:, 1]
     result = np.zeros(len(t), np.int64)
     for a, b in ((0, 1), (1, 2), (2, 0)):
         reverse = t[:, b] * n + t[:, a]
-        result += ~np.isin(reverse, present)
+        result += ~is_member(reverse, present)
     return np.where(keep, result, 0)
+
+
+def _plane_crossings(p: np.ndarray, cum: np.ndarray, center_x: float) -> tuple[float, float]:
+    """Arc-length positions where the closed boundary polyline crosses x = center_x at its top and bottom."""
+    x, nxt = p[:, 0] - center_x, np.roll(np.arange(len(p)), -1)
+    crossing = np.flatnonzero((x <= 0) != (x[nxt] <= 0))
+    if len(crossing) < 2:
+        raise PrnetInputError("the cut boundary does not cross the symmetry plane twice; check the landmarks")
+    t = x[crossing] / (x[crossing] - x[nxt[crossing]])
+    y = p[crossing, 1] + t * (p[nxt[crossing], 1] - p[crossing, 1])
+    seg = np.linalg.norm(p[nxt] - p, axis=1)
+    s = cum[crossing] + t * seg[crossing]
+    return float(s[np.argmax(y)]), float(s[np.argmin(y)])
 
 
 def square_boundary(vertices: np.ndarray, loop: np.ndarray, center_x: float) -> np.ndarray:
     """(L, 2) positions of the boundary loop on the unit square's border (see the module docstring)."""
-    p = vertices[loop]
-    length = len(loop)
-    near_plane = np.abs(p[:, 0] - center_x)
-    mid_y = 0.5 * (p[:, 1].min() + p[:, 1].max())
-    top = int(np.argmin(np.where(p[:, 1] > mid_y, near_plane, np.inf)))
-    bottom = int(np.argmin(np.where(p[:, 1] < mid_y, near_plane, np.inf)))
-    uv = np.zeros((length, 2))
-    for step in (1, -1):  # the two halves, walking from the top anchor to the bottom anchor
-        idx = [(top + step * k) % length for k in range(length)]
-        idx = idx[: idx.index(bottom) + 1]
-        seg = np.linalg.norm(np.diff(p[idx], axis=0), axis=1)
-        s = 2.0 * np.concatenate([[0.0], np.cumsum(seg)]) / seg.sum()  # 0..2 along the half perimeter
-        for corner in (0.5, 1.5):  # snap the nearest interior vertex onto each corner
-            k = 1 + int(np.argmin(np.abs(s[1:-1] - corner)))
+    p = vertices[loop].astype(np.float64)
+    seg = np.linalg.norm(np.roll(p, -1, axis=0) - p, axis=1)
+    cum, total = np.concatenate([[0.0], np.cumsum(seg)[:-1]]), float(seg.sum())
+    s_top, s_bottom = _plane_crossings(p, cum, center_x)
+    forward = (cum - s_top) % total  # arc length from the top crossing, along the loop
+    f_bottom = (s_bottom - s_top) % total
+    in_first = forward < f_bottom
+    t = np.where(in_first, forward / f_bottom, (total - forward) / (total - f_bottom))  # 0 top .. 1 bottom
+    s = 2.0 * t  # along the half perimeter: top-middle -> corner (0.5) -> side -> corner (1.5) -> bottom
+    for half in (in_first, ~in_first):
+        for corner in (0.5, 1.5):  # snap the nearest vertex of each half onto each corner
+            k = np.flatnonzero(half)[np.argmin(np.abs(s[half] - corner))]
             s[k] = corner
-        side = np.clip(s - 0.5, 0.0, 1.0)
-        u = 0.5 + np.minimum(s, 0.5) - np.clip(s - 1.5, 0.0, 0.5)
-        v = side
-        goes_right = p[idx[len(idx) // 2], 0] > center_x
-        uv[idx] = np.stack([u if goes_right else 1.0 - u, v], axis=1)
-    return uv
+    u = 0.5 + np.minimum(s, 0.5) - np.clip(s - 1.5, 0.0, 0.5)
+    v = np.clip(s - 0.5, 0.0, 1.0)
+    first_goes_right = np.median(p[in_first, 0]) > center_x
+    right = in_first if first_goes_right else ~in_first
+    return np.stack([np.where(right, u, 1.0 - u), v], axis=1)
 
 
 def mean_value_weights(vertices: np.ndarray, triangles: np.ndarray) -> sp.csr_matrix:

@@ -31,7 +31,7 @@ SYMMETRIC_LANDMARK_PAIRS = [(i, 16 - i) for i in range(8)] + [(17 + i, 26 - i) f
 
 def rebuild_uv(mesh: FaceMesh, margin_mm: float = DEFAULT_MARGIN_MM) -> tuple[np.ndarray, np.ndarray]:
     """Recompute the Tutte embedding of the asset's mesh (the same recipe the build script ran)."""
-    center_x = float(mesh.vertices[mesh.landmark_ids, 0].mean())
+    center_x = float(mesh.vertices[mesh.landmark_ids, 0].astype(np.float64).mean())  # as the build script
     return flatten_face(mesh.vertices, mesh.triangles, mesh.face_vertex_mask, center_x, margin_mm)
 
 
@@ -76,13 +76,14 @@ def write_uv_pictures(out: str | Path, size: int = 256, margin_mm: float = DEFAU
     out = Path(out)
     mesh = load_face_mesh()
     uv, in_map = rebuild_uv(mesh, margin_mm)
+    uv = uv.astype(np.float32)  # stored precision, so an unchanged recipe reproduces the packaged layout
     triangles = mesh.triangles[in_map]
     layout: UVLayout = build_layout(mesh, size, uv=uv)
     sampler = UVSampler.from_uv(uv_pixels(uv, size), triangles, size)
     covered = np.zeros((size, size), bool)
     covered[sampler.rows, sampler.cols] = True
     same_triangles = np.array_equal(in_map, mesh.layout_triangles)
-    asset_difference = float(np.nanmax(np.abs(uv - mesh.uv))) if same_triangles else float("inf")
+    asset_difference = float(np.nanmax(np.abs(uv - mesh.uv))) if same_triangles else None
     summary = {
         "layout": layout.layout_id,
         "size": size,
