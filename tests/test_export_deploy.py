@@ -6,31 +6,8 @@ from torch import nn
 
 from export.deploy import (UPSAMPLE_MODES, DeployConfig, convert_transposed, deployment_deviation,
                            to_deployment)
+from export_fixtures import randomize_batchnorm
 from prnet.model import PRNetConfig, TransposedConvBN, create_model
-
-
-def randomize_batchnorm(model: nn.Module, images: torch.Tensor, seed: int = 0, damping: float = 1.0) -> nn.Module:
-    """Non-trivial BN, like a trained model's: random (also negative) scales and shifts, running statistics
-    measured on `images` (far from mean 0 / variance 1), variances multiplied by `damping`.
-
-    A random deep BN network is chaotic (Yang et al. 2019): at damping 1 even the FP32 PRNet differs from its
-    own FP64 run by ~0.02 px, so FP32 checks at 1e-3 px use a damped (contractive) network; exactness of the
-    rewrite itself is checked in FP64."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        batchnorms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
-        for bn in batchnorms:
-            n = bn.num_features
-            sign = torch.where(torch.rand(n, generator=generator) < 0.2, -1.0, 1.0)
-            bn.weight.copy_(torch.empty(n).uniform_(0.5, 1.5, generator=generator) * sign)
-            bn.bias.copy_(torch.empty(n).uniform_(-0.3, 0.3, generator=generator))
-            bn.momentum = None  # cumulative average: the running stats become the batch statistics
-            bn.reset_running_stats()
-        model.train()
-        model(images)
-        for bn in batchnorms:
-            bn.running_var.mul_(damping)
-    return model.eval()
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,85 @@
+"""ONNX export of the deployment form: torch.onnx -> onnxslim -> [FP16] -> metadata -> checker -> one file.
+
+Also the building block of the OpenVINO and TensorRT exports (`build_onnx`), and `attach_metadata` for ONNX
+files made elsewhere (e.g. a QDQ INT8 model from `compress/`), so they load with `load_runner(path)` too.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from export.metadata import METADATA_KEY, ExportMetadata
+
+DEFAULT_OPSET = 17  # Conv/Pad/DepthToSpace only need 13; 17 is read by ORT, OpenVINO, TensorRT 8.6+
+INPUT_NAME, OUTPUT_NAME = "images", "posmap"
+
+
+def build_onnx(module: Any, input_size: int, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
+               batch_size: int = 1, simplify: bool = True, dynamo: bool = False, fp16: bool = False) -> Any:
+    """Trace `module` ((B, 3, S, S) -> (B, 3, S, S)) into an in-memory onnx.ModelProto (weights inline)."""
+    import onnx
+    import torch
+
+    example = torch.rand(batch_size, 3, input_size, input_size)
+    with tempfile.TemporaryDirectory(prefix="prnet-onnx-") as tmp:
+        raw = Path(tmp) / "raw.onnx"
+        kwargs: dict[str, Any] = dict(opset_version=opset, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                                      dynamo=dynamo)
+        if dynamic_batch and dynamo:
+            kwargs["dynamic_shapes"] = ({0: torch.export.Dim("batch", min=1, max=1024)},)
+        elif dynamic_batch:
+            kwargs["dynamic_axes"] = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
+        with torch.no_grad():
+            torch.onnx.export(module.eval(), (example,), str(raw), **kwargs)
+        model = onnx.load(str(raw))  # pulls in external .data written by the dynamo exporter
+    import onnxslim
+
+    if simplify:
+        model = onnxslim.slim(model)
+    if fp16:  # FP16 weights and compute; inputs/outputs stay float32 so runners need not care
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+
+        # the converter appends its I/O Casts at the end of the node list; onnxslim sorts the graph again
+        model = onnxslim.slim(convert_float_to_float16(model, keep_io_types=True))
+    return model
+
+
+def attach_metadata(model: Any, metadata: ExportMetadata) -> Any:
+    """Store the prnet metadata JSON (and a readable summary) in the ONNX model's metadata_props."""
+    entries = {**metadata.summary(), METADATA_KEY: metadata.to_json()}
+    kept = [p for p in model.metadata_props if p.key not in entries]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    for key, value in entries.items():
+        prop = model.metadata_props.add()
+        prop.key, prop.value = key, value
+    model.producer_name = "prnet"
+    model.producer_version = metadata.project_version
+    model.doc_string = (f"PRNet position map regression ({metadata.model_name}). Input '{INPUT_NAME}': (B, 3, "
+                        f"{metadata.input_size}, {metadata.input_size}) RGB in [0, 1]. Output '{OUTPUT_NAME}': "
+                        f"(B, 3, S, S) x, y, z in crop pixels. UV layout {metadata.layout.layout_id}.")
+    return model
+
+
+def save_onnx(model: Any, path: Path) -> None:
+    """Check and write one self-contained file (no external data; PRNet is far below the 2 GB limit)."""
+    import onnx
+
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save_model(model, str(path), save_as_external_data=False)
+
+
+def export_onnx(module: Any, path: Path, metadata: ExportMetadata, options: dict[str, Any]) -> list[str]:
+    """Options: opset, dynamic_batch, batch_size, simplify, dynamo, precision ("fp32" | "fp16")."""
+    precision = options.get("precision", "fp32")
+    if precision not in ("fp32", "fp16"):
+        raise ValueError(f"ONNX export makes fp32 or fp16 models, not {precision!r} (INT8: `prnet compress`)")
+    model = build_onnx(module, metadata.input_size, opset=options.get("opset", DEFAULT_OPSET),
+                       dynamic_batch=options.get("dynamic_batch", False), batch_size=options.get("batch_size", 1),
+                       simplify=options.get("simplify", True), dynamo=options.get("dynamo", False),
+                       fp16=precision == "fp16")
+    save_onnx(attach_metadata(model, metadata), path)
+    ops = sorted({node.op_type for node in model.graph.node})
+    return [f"opset {options.get('opset', DEFAULT_OPSET)}, {len(model.graph.node)} nodes: {', '.join(ops)}"]
