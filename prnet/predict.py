@@ -26,6 +26,7 @@ from prnet.runner import Runner
 
 MIN_IMAGE_SIDE = 32  # smaller images cannot hold a face the detector or the model can use
 MAX_IMAGE_PIXELS = 120_000_000  # ~11k x 11k; beyond this, resize the image first
+MAX_IMAGE_SIDE = 32_000  # OpenCV's remap/warp limit (SHRT_MAX)
 
 
 @dataclass
@@ -49,8 +50,8 @@ def check_image(image: np.ndarray, source: str = "image") -> np.ndarray:
     h, w = image.shape[:2]
     if min(h, w) < MIN_IMAGE_SIDE:
         raise PrnetInputError(f"{source}: image is {w}x{h}, too small to hold a face (need >= {MIN_IMAGE_SIDE} px)")
-    if h * w > MAX_IMAGE_PIXELS:
-        raise PrnetInputError(f"{source}: image is {w}x{h} ({h * w / 1e6:.0f} MP), over the {MAX_IMAGE_PIXELS / 1e6:.0f} MP limit; resize it first")
+    if h * w > MAX_IMAGE_PIXELS or max(h, w) > MAX_IMAGE_SIDE:
+        raise PrnetInputError(f"{source}: image is {w}x{h} ({h * w / 1e6:.0f} MP), over the limit ({MAX_IMAGE_PIXELS / 1e6:.0f} MP, {MAX_IMAGE_SIDE} px a side); resize it first")
     return image
 
 
@@ -144,8 +145,14 @@ def vertex_colors(image: np.ndarray, vertices: np.ndarray) -> np.ndarray:
     import cv2
 
     xy = np.asarray(vertices, dtype=np.float32)[:, :2]
-    colors = cv2.remap(image, xy[:, 0:1].copy(), xy[:, 1:2].copy(), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return colors.reshape(-1, 3).astype(np.float32) / 255.0
+    if len(xy) == 0:
+        return np.zeros((0, 3), np.float32)
+    n, cols = len(xy), 1024  # cv2.remap maps must stay under 32767 rows: lay the points out as a 2D grid
+    grid = np.zeros((-(-n // cols) * cols, 2), np.float32)
+    grid[:n] = xy
+    grid = grid.reshape(-1, cols, 2)
+    colors = cv2.remap(image, grid[..., 0], grid[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return colors.reshape(-1, 3)[:n].astype(np.float32) / 255.0
 
 
 def mean_shape_landmarks() -> np.ndarray:

@@ -83,6 +83,8 @@ def test_reconstruct_with_random_prnet_shapes_and_pose():
 def test_check_image_rejects_bad_arrays():
     with pytest.raises(PrnetInputError, match="too small"):
         check_image(np.zeros((20, 300, 3), np.uint8), "x.png")
+    with pytest.raises(PrnetInputError, match="resize it first"):
+        check_image(np.zeros((40, 33000, 3), np.uint8), "wide.png")
     with pytest.raises(PrnetInputError, match="HxWx3"):
         check_image(np.zeros((100, 100), np.uint8), "x.png")
 
@@ -111,3 +113,16 @@ def test_render_mesh_zbuffer_and_drawings():
     assert np.array_equal(out, swapped)  # drawing order does not matter with a z-buffer
     lm = np.random.default_rng(0).uniform(20, 80, (68, 3))
     assert draw_landmarks(image, lm).any() and draw_dense(image, lm).any() and not image.any()
+
+
+def test_vertex_colors_bilinear_and_many_points():
+    from prnet.predict import vertex_colors
+
+    image = np.zeros((50, 60, 3), np.uint8)
+    image[..., 0] = np.arange(60)[None, :] * 4  # red grows with x
+    image[..., 1] = np.arange(50)[:, None] * 5  # green grows with y
+    points = np.random.default_rng(0).uniform([0, 0, 0], [59, 49, 10], (40000, 3))  # > 32767 (cv2.remap limit)
+    colors = vertex_colors(image, points)
+    assert colors.shape == (40000, 3)
+    np.testing.assert_allclose(colors[:, 0] * 255, points[:, 0] * 4, atol=0.6)
+    np.testing.assert_allclose(colors[:, 1] * 255, points[:, 1] * 5, atol=0.6)
