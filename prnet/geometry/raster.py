@@ -157,16 +157,22 @@ def rasterize_reference(
 
 
 def interpolate(raster: Raster, triangles: np.ndarray, attributes: np.ndarray, background: float = 0.0) -> np.ndarray:
-    """(H, W, C) float32: per-vertex attributes (N, C) blended with the raster's barycentrics."""
+    """(H, W, C) float32 (or (H, W) for (N,) input): per-vertex attributes (N, C) blended with the raster's
+    barycentrics; `background` where nothing is drawn."""
     attributes = np.asarray(attributes)
     squeeze = attributes.ndim == 1
-    attributes = attributes.reshape(len(attributes), -1)
+    values = attributes.reshape(len(attributes), -1).astype(np.float32, copy=False)
     height, width = raster.triangle_id.shape
-    out = np.full((height, width, attributes.shape[1]), background, np.float32)
-    rows, cols = np.nonzero(raster.mask)
-    corners = np.asarray(triangles)[raster.triangle_id[rows, cols]]  # (P, 3) vertex ids
-    weights = raster.barycentric[rows, cols]  # (P, 3)
-    out[rows, cols] = np.einsum("pk,pkc->pc", weights, attributes[corners].astype(np.float32))
+    flat_ids = raster.triangle_id.ravel()
+    covered = np.flatnonzero(flat_ids >= 0)
+    corners = np.take(np.asarray(triangles), flat_ids[covered], axis=0)  # (P, 3) vertex ids
+    weights = raster.barycentric.reshape(-1, 3)[covered]  # (P, 3)
+    blended = np.take(values, corners[:, 0], axis=0) * weights[:, 0:1]
+    blended += np.take(values, corners[:, 1], axis=0) * weights[:, 1:2]
+    blended += np.take(values, corners[:, 2], axis=0) * weights[:, 2:3]
+    out = np.full((height * width, values.shape[1]), background, np.float32)
+    out[covered] = blended
+    out = out.reshape(height, width, -1)
     return out[..., 0] if squeeze else out
 
 
