@@ -108,3 +108,28 @@ def test_eval_cli(tmp_path, checkpoint):
     assert result.exit_code == 2 and "not a dataset" in result.output
     result = cli.invoke(app, ["eval", "--data", str(root)])
     assert result.exit_code == 2 and "--model is required" in result.output
+
+
+def test_eval_and_predict_with_an_exported_onnx_model(tmp_path, checkpoint):
+    """Any Runner works: an ONNX export of the checkpoint scores like the checkpoint itself."""
+    pytest.importorskip("onnxruntime")
+    from export.api import export_model
+
+    onnx_path = tmp_path / "tiny.onnx"
+    export_model("onnx", checkpoint, onnx_path, check_parity=False, latency_runs=0)
+    root, _ = make_eval_dataset(tmp_path / "data", n=3)
+    reports = {}
+    for name, model in (("pt", checkpoint), ("onnx", onnx_path)):
+        result = cli.invoke(app, ["eval", "-m", str(model), "--data", str(root), "-o", str(tmp_path / name)])
+        assert result.exit_code == 0, result.output
+        reports[name] = json.loads((tmp_path / name / "eval.json").read_text())
+    assert reports["onnx"]["model"] != reports["pt"]["model"]
+    assert reports["onnx"]["nme_2d"]["mean"] == pytest.approx(reports["pt"]["nme_2d"]["mean"], abs=0.01)
+    image = tmp_path / "img.png"
+    cv2.imwrite(str(image), np.random.default_rng(0).integers(0, 256, (120, 160, 3), dtype=np.uint8))
+    result = cli.invoke(app, ["predict", str(image), "-m", str(onnx_path), "-o", str(tmp_path / "p"), "--bbox", "40,20,120,110"])
+    assert result.exit_code == 0, result.output
+    unknown = tmp_path / "model.xyz"
+    unknown.write_bytes(b"?")
+    result = cli.invoke(app, ["predict", str(image), "-m", str(unknown)])
+    assert result.exit_code == 2 and "model.xyz" in result.output

@@ -27,13 +27,17 @@ def open_runner(model: Optional[Path], device: str = "auto"):
 
         return TorchRunner(model, device=device)
     try:
+        from export.formats import ExportUnavailable
         from export.runners import load_runner
     except ImportError as err:
         raise PrnetInputError(
             f"{model}: not a PyTorch checkpoint ({', '.join(sorted(CHECKPOINT_SUFFIXES))}) and the export runtimes "
             f"are not available ({err}); install prnet with its export package"
         ) from err
-    return load_runner(model)
+    try:
+        return load_runner(model)
+    except ExportUnavailable as err:  # e.g. a TensorRT engine without a GPU: a clear message, exit 2
+        raise PrnetInputError(str(err)) from err
 
 
 def predict_command(
