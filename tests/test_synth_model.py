@@ -54,7 +54,8 @@ def test_expressions_move_what_they_should(assets):
     smile = model.deform({"smile_r": 1.0})[lm_ids] - rest
     assert smile[48, 1] > 2 and abs(smile[54, 1]) < 0.5  # one-sided: right corner up, left corner still
     blink = model.deform({"blink_l": 1.0})[lm_ids]
-    assert np.linalg.norm(blink[44] - blink[46]) < 0.3 * np.linalg.norm(rest[44] - rest[46])
+    gap = lambda p: np.linalg.norm(p[44, :2] - p[46, :2])  # noqa: E731  (upper lid onto lower lid, in 2D)
+    assert gap(blink) < 0.2 * gap(rest)
 
 
 def test_sampled_params_cover_asymmetry_and_neutral_faces(assets):

@@ -121,7 +121,7 @@ class FaceFeatures:
         nostril *= v[:, 2] > lm[33, 2] - 10
         cheek_line_y = np.interp(v[:, 0], [lm[1, 0], lm[31, 0] - 4, lm[35, 0] + 4, lm[15, 0]], [lm[2, 1], lm[33, 1] + 2,
                                                                                            lm[33, 1] + 2, lm[14, 1]])
-        beard = _smoothstep((cheek_line_y - v[:, 1]) / 8.0) * _smoothstep((v[:, 1] - lm[8, 1] + 35.0) / 15.0)
+        beard = _smoothstep((cheek_line_y - v[:, 1]) / 14.0) * _smoothstep((v[:, 1] - lm[8, 1] + 35.0) / 20.0)
         beard *= (1.0 - lips) * _smoothstep((v[:, 2] - (lm[0, 2] + lm[16, 2]) / 2 + 5.0) / 15.0)
         f32 = lambda a: np.asarray(a, dtype=np.float32)  # noqa: E731
         return cls(
@@ -224,11 +224,12 @@ def albedo(features: FaceFeatures, app: dict[str, Any], blink: tuple[float, floa
     _mix(colour, f.lips, lip.astype(np.float32))
     _mix(colour, f.nostril, np.float32([0.02, 0.01, 0.01]), 0.8)
     if app["beard"]:  # darker, hair coloured, patchy
-        blotches = bank[f.beard.ids] @ rng.normal(0, 0.35, (bank.shape[1], 1)).astype(np.float32)
-        patch = np.clip(0.75 + blotches + 0.8 * grain[f.beard.ids], 0, 1.5)
-        _mix(colour, f.beard, hair, app["beard"] * patch)
+        blotches = bank[f.beard.ids] @ rng.normal(0, 0.12, (bank.shape[1], 1)).astype(np.float32)
+        patch = np.clip(0.85 + blotches + 0.25 * grain[f.beard.ids], 0.3, 1.2)
+        beard_colour = np.minimum(hair, skin * 0.55)  # stubble darkens even under fair hair
+        _mix(colour, f.beard, beard_colour, app["beard"] * patch)
     brow_noise = 0.8 + 0.4 * rng.random((len(f.brow.ids), 1), dtype=np.float32)
-    _mix(colour, f.brow, hair * 0.8, app["brow_density"] * brow_noise)
+    _mix(colour, f.brow, np.minimum(hair * 0.8, skin * 0.45), app["brow_density"] * brow_noise)
     hairy = hair_mask(f, app)
     ids = np.flatnonzero(hairy)
     colour[ids] += hairy[ids, None] * (scalp_colour - colour[ids])

@@ -9,8 +9,8 @@
               over a background, then occluders, then camera degradations             (S, S, 3) uint8
     landmarks = landmarks_from_posmap(posmap)  (so they agree with the map by construction)
 
-The face region of the mesh is drawn in front of the proxies (its depth is offset) because the ellipsoid
-proxies are rough: they must never poke through the face; ears, neck and scalp depth-test normally.
+The face mesh is drawn in front of the proxies (its depth is offset) because the ellipsoid proxies are
+rough: they must never poke through the face; the mesh still depth-tests against itself (far ear, cheek).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from prnet.data.synth.shape import ShapeModel, sample_shape_params
 
 GENERATOR_NAME = "prnet-synth"
 GENERATOR_VERSION = 1
-FACE_DEPTH_OFFSET = 1.0e4  # render-only depth bonus of the face region over the proxies
+FACE_DEPTH_OFFSET = 1.0e4  # render-only depth bonus of the face mesh over the proxies
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def load_assets() -> SynthAssets:
     from prnet.geometry.mesh import REGION_FACE, load_face_mesh
 
     mesh = load_face_mesh()
-    model = ShapeModel.from_mesh(mesh.vertices, mesh.landmark_ids)
+    model = ShapeModel.from_mesh(mesh.vertices, mesh.landmark_ids, mesh.triangles, mesh.mouth_fill_vertex)
     lm = model.landmarks
     features = FaceFeatures.from_mean(mesh.vertices, lm, outside=mesh.regions < REGION_FACE)
     fan = (mesh.triangles == mesh.mouth_fill_vertex).any(axis=1)
@@ -159,7 +159,7 @@ def _render_image(verts, crop, camera, params, assets: SynthAssets, config: Synt
     cavity_colour = _cavity_colours(model.cavity_rows, shape.get("jaw_open", 0.0), light)
     positions = [crop]
     colours = [face_colour, cavity_colour]
-    depth_bonus = [np.concatenate([assets.face_region, np.ones(len(verts) - n, bool)]) * FACE_DEPTH_OFFSET]
+    depth_bonus = [np.full(len(verts), FACE_DEPTH_OFFSET)]
     triangles = [assets.render_triangles, model.cavity_triangles + n]
     offset = len(verts)
     if config.proxies:

@@ -105,9 +105,10 @@ def head_proxies(landmarks: np.ndarray, appearance: dict[str, Any], rng: np.rand
     half_width = (lm[16, 0] - lm[0, 0]) / 2.0
     z_ears = (lm[0, 2] + lm[16, 2]) / 2.0
     skull_grow = 1.0 + (0.08 if appearance["hair_style"] in ("long", "bangs", "covered") else 0.03)
-    skull = Proxy("skull", np.array([0.0, lm[27, 1] - 24.0, z_ears - 20.0]),
-                  np.array([half_width * 1.02, half_width * 1.38, half_width * 1.33]) * skull_grow, "head")
-    neck = Proxy("neck", np.array([0.0, lm[8, 1] - 80.0, lm[8, 2] - 92.0]), np.array([52.0, 75.0, 44.0]), "head")
+    # narrower than the mesh at the ears (so it hides behind the sides of the face), longer to the back
+    skull = Proxy("skull", np.array([0.0, lm[27, 1] - 22.0, z_ears - 28.0]),
+                  np.array([half_width * 0.9, half_width * 1.36, half_width * 1.38]) * skull_grow, "head")
+    neck = Proxy("neck", np.array([0.0, lm[8, 1] - 95.0, lm[8, 2] - 92.0]), np.array([56.0, 95.0, 46.0]), "head")
     shoulders = Proxy(
         "shoulders",
         np.array([0.0, lm[8, 1] - 185.0 - rng.uniform(0, 30), z_ears - 30.0]),

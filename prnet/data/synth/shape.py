@@ -155,6 +155,33 @@ def rbf_field(vertices: np.ndarray, anchors: np.ndarray, moves: dict[int, tuple]
     return field
 
 
+def blink_field(vertices: np.ndarray, lm: np.ndarray, eye: tuple[int, ...]) -> np.ndarray:
+    """(N, 3) displacement closing one eye: the upper lid slides down onto the lower lid (a little forward,
+    over the eyeball); points in the aperture follow in proportion to their height, skin above the lid
+    follows over ~8 mm, the corners stay. Built directly from the lid curves (an RBF through 4 anchors
+    waves between them)."""
+    outer, up1, up2, inner, low1, low2 = eye
+    upper = lm[[outer, up1, up2, inner]]
+    lower = lm[[outer, low2, low1, inner]]
+    x = vertices[:, 0]
+    order = np.argsort(upper[:, 0])
+    upper_y = np.interp(x, upper[order, 0], upper[order, 1])
+    order = np.argsort(lower[:, 0])
+    lower_y = np.interp(x, lower[order, 0], lower[order, 1])
+    gap = np.maximum(upper_y - lower_y, 0.5)
+    x0, x1 = sorted((lm[outer, 0], lm[inner, 0]))
+    s = np.clip((x - x0) / (x1 - x0), 0.0, 1.0)
+    window = np.sin(np.pi * s) ** 0.3 * ((x > x0) & (x < x1))
+    t = (vertices[:, 1] - lower_y) / gap
+    follow = np.where(t <= 1.0, np.clip(t, 0.0, 1.0), 1.0 - _smoothstep((t - 1.0) * gap / 8.0))
+    front = np.abs(vertices[:, 2] - lm[[up1, up2], 2].mean()) < 12.0
+    amount = follow * window * front
+    field = np.zeros_like(vertices)
+    field[:, 1] = -0.97 * gap * amount
+    field[:, 2] = 0.8 * amount
+    return field
+
+
 def _smoothstep(x: np.ndarray) -> np.ndarray:
     x = np.clip(x, 0.0, 1.0)
     return x * x * (3.0 - 2.0 * x)
@@ -204,6 +231,41 @@ def mouth_cavity(landmarks: np.ndarray, columns: int = 9, rows: int = 7) -> tupl
     return verts, tris.astype(np.int32), gf.reshape(-1)
 
 
+def split_lips_weight(vertices: np.ndarray, triangles: np.ndarray, fill_vertex: int, seam_weight: np.ndarray
+                      ) -> np.ndarray:
+    """Jaw weight near the mouth from surface (graph) distances to the upper / lower halves of the mouth rim.
+
+    A weight from heights alone tears the inner lip surfaces (they curl into the mouth); over the surface,
+    with the fill fan removed, the upper and lower lips only meet at the corners, so the ratio of the two
+    graph distances separates them cleanly. Far from the mouth (> ~25 mm) the height-based weight takes over.
+    """
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import dijkstra
+
+    tris = np.asarray(triangles)
+    fan = (tris == fill_vertex).any(axis=1)
+    rim = np.unique(tris[fan])
+    rim = rim[rim != fill_vertex]
+    kept = tris[~fan]
+    edges = np.concatenate([kept[:, [0, 1]], kept[:, [1, 2]], kept[:, [2, 0]]])
+    lengths = np.linalg.norm(vertices[edges[:, 0]] - vertices[edges[:, 1]], axis=1)
+    graph = sp.coo_matrix((lengths, (edges[:, 0], edges[:, 1])), shape=(len(vertices),) * 2).tocsr()
+    left, right = vertices[rim, 0].min(), vertices[rim, 0].max()
+    centre_y = np.interp(vertices[rim, 0], [left, (left + right) / 2, right],
+                         [vertices[rim[np.argmin(vertices[rim, 0])], 1], vertices[rim, 1].mean(),
+                          vertices[rim[np.argmax(vertices[rim, 0])], 1]])
+    upper, lower = rim[vertices[rim, 1] >= centre_y], rim[vertices[rim, 1] < centre_y]
+    d_up = dijkstra(graph, directed=False, indices=upper, min_only=True, limit=40.0)
+    d_low = dijkstra(graph, directed=False, indices=lower, min_only=True, limit=40.0)
+    near = np.isfinite(d_up) & np.isfinite(d_low)
+    ratio = np.where(near, np.nan_to_num(d_up, posinf=0) / np.maximum(np.nan_to_num(d_up + d_low, posinf=1), 1e-6), 0.5)
+    lip_weight = _smoothstep((ratio - 0.5) * 3.0 + 0.5)
+    blend = _smoothstep((np.minimum(np.nan_to_num(d_up, posinf=99), np.nan_to_num(d_low, posinf=99)) - 8.0) / 17.0)
+    weight = np.where(near, (1 - blend) * lip_weight + blend * seam_weight, seam_weight)
+    weight[fill_vertex] = 0.5
+    return weight.astype(np.float32)
+
+
 @dataclass
 class ShapeModel:
     """Mean shape + (K, N, 3) linear basis + jaw rotation + global scale. Build with from_mesh().
@@ -223,7 +285,8 @@ class ShapeModel:
     cavity_rows: np.ndarray  # (M,) row fraction of each cavity vertex (0 top .. 1 bottom)
 
     @classmethod
-    def from_mesh(cls, vertices: np.ndarray, landmark_ids: np.ndarray) -> "ShapeModel":
+    def from_mesh(cls, vertices: np.ndarray, landmark_ids: np.ndarray, triangles: np.ndarray | None = None,
+                  mouth_fill_vertex: int | None = None) -> "ShapeModel":
         mesh_v = np.asarray(vertices, dtype=np.float64)
         lm = mesh_v[np.asarray(landmark_ids)]
         cavity_v, cavity_t, cavity_rows = mouth_cavity(lm)
@@ -240,10 +303,12 @@ class ShapeModel:
             for side, moves in (("r", handle.moves), ("l", _mirrored(handle.moves))):
                 names.append(f"{handle.name}_{side}")
                 fields.append(rbf_field(v, anchors, moves, handle.radius))
-        for side, (upper, lower) in (("r", ((37, 41), (38, 40))), ("l", ((44, 46), (43, 47)))):
-            moves = {u: tuple(0.92 * (lm[d] - lm[u])) for u, d in (upper, lower)}  # upper lid onto lower lid
+        for side, eye in (("r", (36, 37, 38, 39, 40, 41)), ("l", (42, 43, 44, 45, 46, 47))):
             names.append(f"blink_{side}")
-            fields.append(rbf_field(v, anchors, moves, 11.0))
+            fields.append(blink_field(v, lm, eye))
+        jaw = lower_jaw_weight(mesh_v, lm)
+        if triangles is not None and mouth_fill_vertex is not None:
+            jaw = split_lips_weight(mesh_v, triangles, mouth_fill_vertex, jaw)
         order = [n for n in names if n in {h.name for h in IDENTITY_HANDLES}]
         n_identity = len(order)
         order += [n for n in names if n not in order]
@@ -255,7 +320,7 @@ class ShapeModel:
             names=tuple(order),
             n_identity=n_identity,
             basis=basis,
-            jaw_weight=np.concatenate([lower_jaw_weight(mesh_v, lm), cavity_rows]).astype(np.float32),
+            jaw_weight=np.concatenate([jaw, cavity_rows]).astype(np.float32),
             jaw_hinge=hinge,
             centre=lm.mean(axis=0).astype(np.float32),
             n_mesh=len(mesh_v),
