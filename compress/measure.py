@@ -1,0 +1,150 @@
+"""Speed experiments on the full architecture with random weights (no trained model needed for speed).
+
+    python -m compress.measure speed [--model prnet] [--svd macs:0.25] [--repeats 20]
+    python -m compress.measure int8-settings [--model prnet] [--repeats 15]
+
+`speed`: the original graph (FP32), the deployment form (FP32, INT8), SVD (FP32, INT8) in ONNX Runtime and
+OpenVINO, all timed in one process, interleaved, with ratios to the original graph in ONNX Runtime.
+`int8-settings`: the AVX2-without-VNNI question: u8s8 (ORT's default kernel, can saturate), u8s8 with
+reduce_range (7-bit weights), u8u8 (no saturation) and s8s8 (TensorRT's symmetric format): speed and the
+output deviation from FP32 in pixels. Random weights say nothing about accuracy, only about speed and
+relative quantization error; BN statistics are first set from a few images so activations have
+realistic ranges (`wake_batchnorm`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def wake_batchnorm(model: torch.nn.Module, images: torch.Tensor) -> torch.nn.Module:
+    """Set BN running statistics from `images` (cumulative average), so a random network has sane activations."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None
+    model.train()
+    with torch.no_grad():
+        for image in images.split(2):
+            model(image)
+    return model.eval()
+
+
+def smooth_images(count: int, size: int, seed: int = 0) -> torch.Tensor:
+    """Low-frequency random images in [0, 1]: closer to photos than white noise for calibration ranges."""
+    generator = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(count, 3, size // 16, size // 16, generator=generator)
+    return torch.nn.functional.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+def _setup(model_name: str, size: int, calib_count: int):
+    from export.deploy import to_deployment
+    from prnet.model import create_model
+
+    torch.manual_seed(0)
+    model = wake_batchnorm(create_model(model_name, input_size=size), smooth_images(8, size, seed=1))
+    calibration = [smooth_images(calib_count, size, seed=2).numpy()]
+    return model, to_deployment(model), calibration
+
+
+def speed(args) -> dict:
+    from compress import int8, svd
+    from compress.distill import Pixels
+    from compress.int8 import Int8Config
+    from compress.latency import compare_onnx
+    from compress.macs import total_macs
+    from compress.onnx_util import export_onnx
+
+    model, deployed, calibration = _setup(args.model, args.size, args.calibration)
+    out = Path(args.out or tempfile.mkdtemp(prefix="prnet-speed-"))
+    low_rank = svd.apply(deployed, replace(svd.parse_svd_spec(args.svd), input_size=args.size))
+    files = {
+        "original-fp32": export_onnx(Pixels(model, model.config.output_scale), out / "original.onnx", args.size),
+        "deploy-fp32": export_onnx(deployed, out / "deploy.onnx", args.size),
+        f"svd({args.svd})-fp32": export_onnx(low_rank.model, out / "svd.onnx", args.size),
+    }
+    files["deploy-int8"] = int8.quantize_onnx(files["deploy-fp32"], out / "deploy.int8.onnx", Int8Config(), calibration).path
+    files[f"svd({args.svd})-int8"] = int8.quantize_onnx(files[f"svd({args.svd})-fp32"], out / "svd.int8.onnx",
+                                                         Int8Config(), calibration).path
+    timings, failures = compare_onnx(files, input_size=args.size, repeats=args.repeats,
+                                     baseline="original-fp32@onnxruntime")
+    macs = {"original": total_macs(model, args.size), "deploy": total_macs(deployed, args.size),
+            "svd": total_macs(low_rank.model, args.size)}
+    return {"macs": macs, "timings": {k: v.to_dict() for k, v in timings.items()}, "failures": failures,
+            "sizes": {k: Path(v).stat().st_size for k, v in files.items()}, "svd_notes": low_rank.notes}
+
+
+def int8_settings(args) -> dict:
+    from compress import int8
+    from compress.int8 import Int8Config
+    from compress.latency import compare_onnx, runtime_callable
+    from compress.onnx_util import export_onnx
+
+    _, deployed, calibration = _setup(args.model, args.size, args.calibration)
+    out = Path(args.out or tempfile.mkdtemp(prefix="prnet-int8-"))
+    fp32 = export_onnx(deployed, out / "deploy.onnx", args.size)
+    settings = {
+        "u8s8": Int8Config(),
+        "u8s8-reduce-range": Int8Config(reduce_range=True),
+        "u8u8": Int8Config(weights="u8"),
+        "s8s8 (TensorRT)": Int8Config(activations="s8"),
+    }
+    files = {"fp32": fp32}
+    for name, config in settings.items():
+        files[name] = int8.quantize_onnx(fp32, out / f"{name.split()[0]}.onnx", config, calibration).path
+    test = smooth_images(4, args.size, seed=3).numpy()
+    with torch.no_grad():
+        reference = deployed(torch.from_numpy(test)).numpy()
+    deviation = {}
+    for name, path in files.items():
+        for runtime in ("onnxruntime", "openvino"):
+            try:
+                pred = runtime_callable(runtime, path)(test)
+                deviation[f"{name}@{runtime}"] = {"mean_px": float(np.abs(pred - reference).mean()),
+                                                   "max_px": float(np.abs(pred - reference).max())}
+            except Exception as err:
+                deviation[f"{name}@{runtime}"] = {"error": f"{type(err).__name__}: {str(err)[:200]}"}
+    timings, failures = compare_onnx(files, input_size=args.size, repeats=args.repeats, baseline="fp32@onnxruntime")
+    return {"deviation": deviation, "timings": {k: v.to_dict() for k, v in timings.items()}, "failures": failures}
+
+
+def print_table(result: dict) -> None:
+    for name, timing in result["timings"].items():
+        extra = result.get("deviation", {}).get(name, {})
+        dev = f"  dev mean {extra['mean_px']:.3f} px max {extra['max_px']:.2f} px" if "mean_px" in extra else ""
+        print(f"{name:40s} {timing['median_ms']:8.1f} ms  x{timing['ratio_to_baseline']:.2f}{dev}")
+    for name, reason in result["failures"].items():
+        print(f"{name:40s} FAILED {reason}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("experiment", choices=("speed", "int8-settings"))
+    parser.add_argument("--model", default="prnet")
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--svd", default="macs:0.25")
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--calibration", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default=None, help="keep the ONNX files here (default: a temporary folder)")
+    parser.add_argument("--json", default=None, help="write the results to this JSON file")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    result = speed(args) if args.experiment == "speed" else int8_settings(args)
+    result["seconds"] = time.perf_counter() - started
+    print_table(result)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

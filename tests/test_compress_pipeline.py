@@ -1,0 +1,102 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+import typer
+from typer.testing import CliRunner
+
+from compress.checkpoint import load_compressed
+from compress.data import first_batches, random_batches
+from compress.distill import DistillConfig, finetune
+from compress import svd
+from compress_fixtures import awake_model, checkpoint_for
+from export.deploy import to_deployment
+from prnet.commands.compress import compress_command
+from prnet.data.dataset import PositionMapDataset
+from train_fixtures import make_dataset
+
+app = typer.Typer()
+app.command()(compress_command)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return make_dataset(tmp_path_factory.mktemp("data") / "ds", n=12, size=32)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(dataset, tmp_path_factory):
+    return checkpoint_for(dataset, tmp_path_factory.mktemp("ckpt") / "model.pt")
+
+
+def invoke(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_svd_int8_fp16_qat_end_to_end(dataset, checkpoint, tmp_path):
+    out = tmp_path / "out"
+    result = invoke("--model", checkpoint, "--data", dataset, "--out", out, "--svd", "0.6", "--finetune-steps", 3,
+                    "--batch-size", 2, "--int8", "--calibration-count", 4, "--qat", 2, "--fp16", "--val-fraction",
+                    0.25, "--val-count", 3, "--repeats", 2, "--runtimes", "onnxruntime")
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    rows = {row["variant"]: row for row in report["variants"]}
+    assert set(rows) == {"original-fp32", "deploy-fp32", "compressed-fp32", "compressed-int8", "compressed-fp16"}
+    for name, row in rows.items():
+        cell = row["runtimes"]["onnxruntime"]
+        assert cell["median_ms"] > 0 and "nme68_2d" in cell["accuracy"], name
+    assert rows["compressed-fp32"]["macs"] < rows["deploy-fp32"]["macs"]
+    assert rows["compressed-int8"]["size_bytes"] < 0.5 * rows["compressed-fp32"]["size_bytes"]
+    assert rows["original-fp32"]["runtimes"]["onnxruntime"]["speedup_vs_original_ort"] == 1.0
+    layers = {row["name"]: row for row in report["layers"]}
+    assert layers["stem.1"]["precision"] == "float" and any(r["rank"] for r in report["layers"])
+    assert len(report["finetune_history"]) >= 1 and len(report["qat_history"]) >= 1
+    assert "| compressed-int8 |" in (out / "report.md").read_text()
+    # the PyTorch form rebuilds and matches its FP32 ONNX export
+    loaded = load_compressed(out / "model.pt")
+    x = np.random.default_rng(0).random((1, 3, 32, 32), dtype=np.float32)
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(out / "model.fp32.onnx"), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(loaded.model(torch.from_numpy(x)).numpy(), session.run(None, {"image": x})[0], atol=1e-3)
+
+
+def test_budget_search_picks_the_cheapest_candidate_within_budget(dataset, checkpoint, tmp_path):
+    out = tmp_path / "budget"
+    result = invoke("--model", checkpoint, "--data", dataset, "--out", out, "--budget-nme", 1000, "--finetune-steps",
+                    1, "--batch-size", 2, "--val-fraction", 0.25, "--val-count", 3, "--repeats", 1, "--runtimes",
+                    "onnxruntime")
+    assert result.exit_code == 0, result.output
+    search = json.loads((out / "report.json").read_text())["search"]
+    assert search["chosen"] == search["candidates"][0]["name"] == "svd 0.8" and search["candidates"][0]["ok"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--qat", "5"], "add --int8"),
+    (["--svd", "energy:2"], "energy"),
+    (["--runtimes", "tflite"], "--runtimes"),
+])
+def test_bad_options_exit_2_with_a_message(dataset, checkpoint, tmp_path, args, message):
+    result = invoke("--model", checkpoint, "--data", dataset, "--out", tmp_path, *args)
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_missing_checkpoint_exits_2(dataset, tmp_path):
+    result = invoke("--model", tmp_path / "nope.pt", "--data", dataset, "--out", tmp_path / "o")
+    assert result.exit_code == 2 and "nope.pt" in result.output
+
+
+def test_distillation_recovers_a_truncated_model(dataset):
+    torch.manual_seed(0)
+    teacher = to_deployment(awake_model(32))
+    student = svd.apply(teacher, svd.SvdConfig(energy=0.4, input_size=32, rank_multiple=1)).model
+    data = PositionMapDataset(dataset)
+    val = first_batches(data, 4, 4)[0].images
+    with torch.no_grad():
+        before = (student(val) - teacher(val)).abs().mean().item()
+    finetune(student, teacher, random_batches(data, 4), data.layout.weight_mask, 35.2,
+             DistillConfig(steps=40, batch_size=4, lr=1e-3, warmup_steps=2))
+    with torch.no_grad():
+        after = (student(val) - teacher(val)).abs().mean().item()
+    assert after < 0.7 * before

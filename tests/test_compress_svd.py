@@ -1,0 +1,92 @@
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from compress import svd
+from compress.macs import layer_costs, total_macs
+from compress_fixtures import awake_model
+from prnet.io import PrnetInputError
+
+LAYERS = {
+    "conv4x4-s2-bias": lambda: nn.Conv2d(8, 12, 4, 2, padding=1, bias=True),
+    "conv3x3": lambda: nn.Conv2d(8, 12, 3, 1, padding=1, bias=False),
+    "deconv4x4-s2": lambda: nn.ConvTranspose2d(8, 12, 4, 2, padding=1, bias=True),
+    "deconv4x4-s1": lambda: nn.ConvTranspose2d(8, 12, 4, 1),
+}
+
+
+@pytest.mark.parametrize("scheme", svd.SCHEMES)
+@pytest.mark.parametrize("kind", sorted(LAYERS))
+def test_full_rank_factorization_is_exact(kind, scheme):
+    torch.manual_seed(0)
+    layer = LAYERS[kind]()
+    x = torch.randn(2, 8, 9, 9)
+    full = min(svd.weight_matrix(layer, scheme).shape)
+    pair = svd.factorize(layer, scheme, full)
+    assert pair.rank == full
+    torch.testing.assert_close(pair(x), layer(x), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("scheme", svd.SCHEMES)
+def test_low_rank_weight_is_recovered_at_its_rank(scheme):
+    torch.manual_seed(1)
+    layer = nn.Conv2d(16, 16, 3, padding=1, bias=False)
+    a, b = torch.randn(16, 2), torch.randn(2, 16 * 9)  # rank 2 in the spatial_first unfolding
+    with torch.no_grad():
+        layer.weight.copy_((a @ b).reshape(16, 16, 3, 3))
+    s = torch.linalg.svdvals(svd.weight_matrix(layer, "spatial_first"))
+    assert svd.rank_for_energy(s, 0.999999, multiple=1) == 2
+    pair = svd.factorize(layer, "spatial_first", 2)
+    x = torch.randn(1, 16, 8, 8)
+    torch.testing.assert_close(pair(x), layer(x), atol=1e-4, rtol=1e-4)
+
+
+def test_energy_plan_skips_thin_layers_and_saves_macs():
+    model = awake_model(64)
+    rounded = {p.name: p for p in svd.apply(model, svd.SvdConfig(energy=0.5, input_size=64)).layers}
+    tail = rounded["decoder.16.deconv"]  # 3 channels: a rank rounded up to 8 saves nothing
+    assert tail.rank == 0 and tail.status.startswith("kept")
+    result = svd.apply(model, svd.SvdConfig(energy=0.5, input_size=64, rank_multiple=1))
+    factorized = [p for p in result.layers if p.rank]
+    assert factorized and all(p.macs_after <= 0.9 * p.macs_before for p in factorized)
+    assert total_macs(result.model, 64) < total_macs(model, 64)
+    x = torch.rand(1, 3, 64, 64)
+    assert result.model(x).shape == model(x).shape
+    assert any(p.rank for p in svd.apply(model, svd.SvdConfig(energy=0.5, input_size=64, skip=("decoder.*",))).layers
+               if p.name.startswith("encoder"))
+
+
+def test_global_mac_target_is_met():
+    model = awake_model(64)
+    before = total_macs(model, 64)
+    result = svd.apply(model, svd.parse_svd_spec("macs:0.6", input_size=64, rank_multiple=1))
+    assert total_macs(result.model, 64) <= 0.6 * before * 1.001
+    assert result.energy_used is not None and 0 < result.energy_used < 1
+
+
+def test_plan_rebuilds_structure_for_saved_weights():
+    model = awake_model(32)
+    result = svd.apply(model, svd.SvdConfig(energy=0.6, input_size=32, rank_multiple=1))
+    rebuilt = svd.apply_plan(awake_model(32, seed=5), result.plan, from_weights=False)
+    rebuilt.load_state_dict(result.model.state_dict())
+    x = torch.rand(2, 3, 32, 32)
+    torch.testing.assert_close(rebuilt(x), result.model(x))
+
+
+@pytest.mark.parametrize("spec", ["1.5", "macs:0", "flops:0.5", "abc"])
+def test_bad_svd_spec_is_a_clear_error(spec):
+    with pytest.raises(PrnetInputError):
+        svd.parse_svd_spec(spec)
+
+
+def test_macs_of_the_full_prnet_match_the_paper_network():
+    from export.deploy import to_deployment
+    from prnet.model import create_model
+
+    model = create_model("prnet").eval()
+    costs = layer_costs(model, 256)
+    assert 4.10e9 < sum(c.macs for c in costs) < 4.16e9  # 4.13 GMACs (TOOLCHAIN.md)
+    assert sum(c.kind == "deconv" for c in costs) == 17
+    deployed = total_macs(to_deployment(model), 256)  # sub-pixel phases: the same work, plus the folded shortcuts
+    assert abs(deployed - sum(c.macs for c in costs)) / deployed < 0.01
