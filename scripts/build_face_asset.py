@@ -35,7 +35,7 @@ SDIST = "menpo3d==0.8.6"
 PLY_MEMBER, LJSON_MEMBER = "menpo3d-0.8.6/menpo3d/data/template.ply", "menpo3d-0.8.6/menpo3d/data/template.ljson"
 UNITS_TO_MM = 1e-3  # the template is in BFM-like units of about a micrometre
 MAX_LANDMARK_DISTANCE_MM = 2.0
-FOREHEAD_ABOVE_BROWS_MM = 30.0  # the face region ends this far above the brow landmarks
+FOREHEAD_ABOVE_BROWS_MM = 30.0  # the face region ends on a level line this far above the highest brow point
 FACE_GROW_MM = 4.0  # geodesic growth of the outline region, so the jaw-line landmarks lie inside the face
 FEATURE_DILATION_MM = {"eyes": 6.0, "nose": 5.0, "mouth": 6.0}
 SKIN_RGB, LIP_RGB = (0.80, 0.62, 0.52), (0.70, 0.40, 0.40)
@@ -95,12 +95,14 @@ def _convex_hull(points: np.ndarray) -> np.ndarray:
 
 
 def _surface_outline(vertices: np.ndarray, triangles: np.ndarray, landmarks: np.ndarray, landmark_ids: np.ndarray):
-    """Vertex ids of a closed edge path: jaw landmarks 0-16, then over the forehead FOREHEAD_ABOVE_BROWS_MM
-    above the brows (the front-most vertex under each raised brow point), linked by shortest edge paths."""
+    """Vertex ids of a closed edge path: jaw landmarks 0-16, then back over the forehead on a level line
+    FOREHEAD_ABOVE_BROWS_MM above the highest brow point (the front-most vertex under each brow point's x),
+    linked by shortest edge paths."""
     import scipy.sparse as sp
     from scipy.sparse.csgraph import dijkstra
 
-    brows = landmarks[26:16:-1, :2] + [0.0, FOREHEAD_ABOVE_BROWS_MM]  # right-to-left, raised
+    brows = landmarks[26:16:-1, :2].copy()  # right to left, moved up onto one level line (no dip mid-forehead)
+    brows[:, 1] = landmarks[17:27, 1].max() + FOREHEAD_ABOVE_BROWS_MM
     forehead = []
     for point in brows:
         near = np.flatnonzero(np.linalg.norm(vertices[:, :2] - point, axis=1) < 3.0)

@@ -6,7 +6,8 @@ Files written to the output directory:
     uv_xyz.png        the map coloured by the mean shape's x, y, z (mapped to R, G, B over their range)
     face_mask.png     white = face pixels (the dense output mesh)
     weight_mask.png   loss weights 16 / 4 / 3 / 0 as grey levels 255 / 150 / 100 / 0
-    landmarks.png     the face mask (grey) with the 68 landmark pixels in red, 2x enlarged
+    landmarks.png     the face mask (grey), the 68 landmarks' 2x2 sampling pixels (orange) and exact
+                      positions (red), 4x enlarged
     summary.json      face pixels, flipped triangles, coverage, symmetry and agreement with the asset
 """
 
@@ -67,6 +68,22 @@ def _xyz_picture(mesh: FaceMesh, sampler: UVSampler, covered: np.ndarray) -> np.
     return np.round(np.clip(picture, 0, 1) * 255).astype(np.uint8)
 
 
+def _landmark_picture(layout: UVLayout, factor: int) -> np.ndarray:
+    """Face mask in grey; per landmark the 2x2 pixels bilinear sampling reads in orange, the exact UV position
+    as a red dot; enlarged `factor` times."""
+    import cv2
+
+    from prnet.geometry.layout import landmark_support
+
+    marks = np.repeat((layout.face_mask.astype(np.uint8) * 90 + 40)[..., None], 3, axis=2)
+    marks[landmark_support(layout.landmark_uv, layout.size)] = (255, 170, 60)
+    marks = np.ascontiguousarray(_enlarge(marks, factor))
+    for u, v in layout.landmark_uv:  # pixel centre (u, v) is at factor * (u + 0.5) - 0.5 once enlarged
+        centre = (int(round((factor * (u + 0.5) - 0.5) * 16)), int(round((factor * (v + 0.5) - 0.5) * 16)))
+        cv2.circle(marks, centre, 2 * 16, (220, 0, 0), -1, cv2.LINE_AA, shift=4)
+    return marks
+
+
 def _enlarge(image: np.ndarray, factor: int) -> np.ndarray:
     return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
 
@@ -104,9 +121,6 @@ def write_uv_pictures(out: str | Path, size: int = 256, margin_mm: float = DEFAU
     for weight, level in grey.items():
         weights[layout.weight_mask == weight] = level
     write_image_atomic(out / "weight_mask.png", _enlarge(weights, 2))
-    marks = np.repeat((layout.face_mask.astype(np.uint8) * 90 + 40)[..., None], 3, axis=2)
-    r, c = np.round(layout.landmark_uv[:, 1]).astype(int), np.round(layout.landmark_uv[:, 0]).astype(int)
-    marks[r, c] = (255, 0, 0)
-    write_image_atomic(out / "landmarks.png", _enlarge(marks, 2))
+    write_image_atomic(out / "landmarks.png", _landmark_picture(layout, 4))
     write_json_atomic(out / "summary.json", summary)
     return summary
