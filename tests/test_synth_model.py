@@ -107,3 +107,19 @@ def test_pose_moves_the_landmarks_as_documented(assets):
             assert lm[near, 2] > lm[far, 2] + 20 and lm[30, 2] > lm[far, 2]  # larger z = closer
     finally:
         render_module.sample_pose = original
+
+
+def test_compiled_kernels_match_their_numpy_oracles(assets):
+    from prnet.data.synth.appearance import vertex_normals
+    from prnet.data.synth.kernels import interpolate_fast, vertex_normals_fast
+    from prnet.geometry.raster import interpolate, rasterize
+
+    mesh = assets.mesh
+    verts = assets.model.deform({"jaw_open": 0.5, "smile_l": 1.0})[: assets.model.n_mesh]
+    np.testing.assert_allclose(vertex_normals_fast(verts, mesh.triangles), vertex_normals(verts, mesh.triangles),
+                               atol=2e-4)
+    xy = verts[:, :2] * [1.0, -1.0] + 128.0
+    raster = rasterize(xy, mesh.triangles, 256, 256, depth=verts[:, 2])
+    colours = np.random.default_rng(0).random((len(verts), 3)).astype(np.float32)
+    np.testing.assert_allclose(interpolate_fast(raster, mesh.triangles, colours),
+                               interpolate(raster, mesh.triangles, colours), atol=1e-5)

@@ -315,7 +315,10 @@ def shade(albedo_rgb: np.ndarray, normals_cam: np.ndarray, light: dict[str, Any]
         radiance = radiance + np.clip(normals_cam @ fill_dir, 0.0, None)[:, None] * light["fill"]
     half = key_dir + np.float32([0.0, 0.0, 1.0])
     half /= np.linalg.norm(half)
-    spec = light["specular"] * np.clip(normals_cam @ half, 0.0, None) ** light["shininess"]
+    cos_half = normals_cam @ half
+    spec = np.zeros(len(normals_cam), np.float32)
+    lit = cos_half > 0.5  # below, cos^shininess (shininess >= 6) is under 2%: skip the pow
+    spec[lit] = light["specular"] * cos_half[lit] ** light["shininess"]
     if specular_mask is not None:
         spec = spec * specular_mask
     colour = albedo_rgb * radiance + (spec * light["key"])[:, None] * np.asarray(light["key_tint"])

@@ -23,9 +23,10 @@ import numpy as np
 
 from prnet.data.format import Sample
 from prnet.data.synth.appearance import FaceFeatures, albedo, hair_mask, hairline_y, sample_appearance
-from prnet.data.synth.appearance import sample_lighting, shade, vertex_incidence, vertex_normals
+from prnet.data.synth.appearance import sample_lighting, shade
 from prnet.data.synth.background import render_background, sample_background
 from prnet.data.synth.degrade import degrade, sample_degradation
+from prnet.data.synth.kernels import interpolate_fast, vertex_normals_fast
 from prnet.data.synth.occluders import draw_occluders, sample_occluders
 from prnet.data.synth.scene import body_rotation, head_proxies, make_camera, proxy_mesh, sample_pose
 from prnet.data.synth.shape import ShapeModel, sample_shape_params
@@ -59,7 +60,6 @@ class SynthAssets:
     features: FaceFeatures
     render_triangles: np.ndarray  # mesh triangles without the mouth fill fan (the cavity shows instead)
     face_region: np.ndarray  # (N,) bool, depth-offset in the render
-    incidence: Any  # sparse (N, T) vertex-triangle incidence for normals
 
 
 @functools.lru_cache(maxsize=1)
@@ -79,7 +79,6 @@ def load_assets() -> SynthAssets:
         features=features,
         render_triangles=mesh.triangles[~fan],
         face_region=mesh.regions >= REGION_FACE,
-        incidence=vertex_incidence(mesh.triangles, len(mesh.vertices)),
     )
 
 
@@ -143,7 +142,7 @@ def _jsonable(value: Any) -> Any:
 
 def _render_image(verts, crop, camera, params, assets: SynthAssets, config: SynthConfig) -> np.ndarray:
     """float32 sRGB-ish image in [0, 1]: background + lit face, cavity and proxies."""
-    from prnet.geometry.raster import interpolate, rasterize
+    from prnet.geometry.raster import rasterize
 
     size = config.image_size
     model, mesh = assets.model, assets.mesh
@@ -152,7 +151,7 @@ def _render_image(verts, crop, camera, params, assets: SynthAssets, config: Synt
     rotation = camera.rotation
 
     # face mesh + mouth cavity: albedo, normals in the camera frame, shading
-    normals = vertex_normals(verts[:n], mesh.triangles, assets.incidence) @ rotation.T.astype(np.float32)
+    normals = vertex_normals_fast(verts[:n], mesh.triangles) @ rotation.T.astype(np.float32)
     blink = (shape.get("blink_r", 0.0), shape.get("blink_l", 0.0))
     face_colour = shade(albedo(assets.features, app, blink), normals.astype(np.float32), light,
                         specular_mask=1.0 - 0.8 * hair_mask(assets.features, app))
@@ -177,7 +176,7 @@ def _render_image(verts, crop, camera, params, assets: SynthAssets, config: Synt
     xyz = np.concatenate(positions)
     tris = np.concatenate(triangles)
     raster = rasterize(xyz[:, :2], tris, size, size, depth=xyz[:, 2] + np.concatenate(depth_bonus))
-    linear = interpolate(raster, tris, np.concatenate(colours))
+    linear = interpolate_fast(raster, tris, np.concatenate(colours))
     foreground = np.clip(linear, 0.0, 1.0) ** (1.0 / 2.2)
     return _composite(foreground, raster.mask, render_background(params["background"], size))
 
