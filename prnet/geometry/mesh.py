@@ -14,7 +14,8 @@ Region labels (`FaceMesh.regions`, one uint8 per vertex; the PRNet loss weight o
     REGION_EYES_NOSE_MOUTH  2  eyes, nose and mouth (weight 4)
     REGION_LANDMARK         3  the 68 landmark vertices themselves (weight 16)
 `FaceMesh.face_vertex_mask` (regions >= REGION_FACE) is the face-region vertex mask; the face region is
-the area inside the jaw-line landmarks 0-16 closed over the forehead about 30 mm above the brows.
+the area inside a surface path through the jaw-line landmarks 0-16, closed over the forehead on a level
+line 30 mm above the highest brow point, grown by 4 mm (geodesic) so the jaw landmarks lie inside it.
 
 UV coordinates (`FaceMesh.uv`, (N, 2) float32 in [0, 1], u to the right, v down, NaN for vertices that
 are not in the UV map) come from the Tutte embedding in `prnet.geometry.tutte`; `layout_triangles` marks
