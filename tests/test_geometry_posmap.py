@@ -116,3 +116,12 @@ def test_data_uv_command_writes_layout_and_pictures(tmp_path):
     for name in ("uv_wireframe", "uv_xyz", "face_mask", "weight_mask", "landmarks"):
         image = read_image_rgb(tmp_path / f"{name}.png")
         assert image.std() > 10, name  # not blank
+
+
+def test_other_margin_is_another_layout(tmp_path):
+    from prnet.geometry.uv_pictures import write_uv_pictures
+
+    summary = write_uv_pictures(tmp_path, size=64, margin_mm=10.0)
+    assert summary["layout"].startswith("prnet-tutte-v1-margin10mm-")
+    assert summary["flipped_triangles"] == 0 and summary["covered_pixels"] == 64 * 64
+    assert summary["max_uv_difference_from_asset"] is None  # a different cut: not comparable

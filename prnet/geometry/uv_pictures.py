@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from prnet.geometry.layout import build_layout, uv_pixels
+from prnet.geometry.layout import LAYOUT_NAME, build_layout, uv_pixels
 from prnet.geometry.mesh import REGION_EYES_NOSE_MOUTH, REGION_FACE, FaceMesh, load_face_mesh
 from prnet.geometry.posmap import UVSampler
 from prnet.geometry.tutte import DEFAULT_MARGIN_MM, count_flips, flatten_face
@@ -34,6 +34,12 @@ def rebuild_uv(mesh: FaceMesh, margin_mm: float = DEFAULT_MARGIN_MM) -> tuple[np
     """Recompute the Tutte embedding of the asset's mesh (the same recipe the build script ran)."""
     center_x = float(mesh.vertices[mesh.landmark_ids, 0].astype(np.float64).mean())  # as the build script
     return flatten_face(mesh.vertices, mesh.triangles, mesh.face_vertex_mask, center_x, margin_mm)
+
+
+def _with_layout(mesh: FaceMesh, uv: np.ndarray, in_map: np.ndarray) -> FaceMesh:
+    import dataclasses
+
+    return dataclasses.replace(mesh, uv=uv, layout_triangles=in_map)
 
 
 def symmetry_error(landmark_uv: np.ndarray, size: int) -> float:
@@ -95,7 +101,9 @@ def write_uv_pictures(out: str | Path, size: int = 256, margin_mm: float = DEFAU
     uv, in_map = rebuild_uv(mesh, margin_mm)
     uv = uv.astype(np.float32)  # stored precision, so an unchanged recipe reproduces the packaged layout
     triangles = mesh.triangles[in_map]
-    layout: UVLayout = build_layout(mesh, size, uv=uv)
+    # another margin is another layout: a different name, so position_map never mixes it with the packaged one
+    name = LAYOUT_NAME if margin_mm == DEFAULT_MARGIN_MM else f"{LAYOUT_NAME}-margin{margin_mm:g}mm"
+    layout: UVLayout = build_layout(_with_layout(mesh, uv, in_map), size, name=name)
     sampler = UVSampler.from_uv(uv_pixels(uv, size), triangles, size)
     covered = np.zeros((size, size), bool)
     covered[sampler.rows, sampler.cols] = True
