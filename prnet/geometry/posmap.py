@@ -159,9 +159,10 @@ def write_obj(path: str | Path, vertices: np.ndarray, triangles: np.ndarray, col
         if colors.shape != vertices.shape:
             raise PrnetInputError(f"{path}: colors must be (N, 3) like the vertices, got {colors.shape}")
         rows = np.hstack([vertices, np.clip(colors, 0, 1)])
-        vertex_lines = "\n".join("v " + " ".join(f"{x:.6g}" for x in r) for r in rows)
     else:
-        vertex_lines = "\n".join(f"v {x:.6g} {y:.6g} {z:.6g}" for x, y, z in vertices)
-    face_lines = "\n".join(f"f {a} {b} {c}" for a, b, c in (triangles + 1))
+        rows = vertices
+    vertex_format = "v" + " %.6g" * rows.shape[1]
+    vertex_lines = "\n".join([vertex_format % tuple(r) for r in rows.tolist()])
+    face_lines = "\n".join(["f %d %d %d" % tuple(t) for t in (triangles + 1).tolist()])
     with atomic_path(path) as tmp:
         tmp.write_text(vertex_lines + "\n" + face_lines + "\n")
