@@ -95,9 +95,9 @@ def interleave_phases(phases: list[torch.Tensor]) -> torch.Tensor:
     """4 x (B, C, H, W) phases ordered (a, b) = (0,0), (0,1), (1,0), (1,1) -> (B, C, 2H, 2W), out[2h+a, 2w+b].
 
     Written as Reshape/Transpose (no DepthToSpace op in the exported graph)."""
-    b, c, h, w = phases[0].shape
-    x = torch.cat(phases, dim=1).reshape(b, 2, 2, c, h, w)  # (B, a, b, C, H, W)
-    return x.permute(0, 3, 4, 1, 5, 2).reshape(b, c, 2 * h, 2 * w)  # (B, C, H, a, W, b)
+    _, c, h, w = phases[0].shape  # -1 for the batch: no batch arithmetic in exported graphs (dynamic batch)
+    x = torch.cat(phases, dim=1).reshape(-1, 2, 2, c, h, w)  # (B, a, b, C, H, W)
+    return x.permute(0, 3, 4, 1, 5, 2).reshape(-1, c, 2 * h, 2 * w)  # (B, C, H, a, W, b)
 
 
 class SubPixelPhases(nn.Module):

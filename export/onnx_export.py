@@ -7,6 +7,7 @@ files made elsewhere (e.g. a QDQ INT8 model from `compress/`), so they load with
 from __future__ import annotations
 
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,8 @@ def build_onnx(module: Any, input_size: int, opset: int = DEFAULT_OPSET, dynamic
             kwargs["dynamic_shapes"] = ({0: torch.export.Dim("batch", min=1, max=1024)},)
         elif dynamic_batch:
             kwargs["dynamic_axes"] = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():  # tracer/constant-folding chatter, not actionable
+            warnings.simplefilter("ignore")
             torch.onnx.export(module.eval(), (example,), str(raw), **kwargs)
         model = onnx.load(str(raw))  # pulls in external .data written by the dynamo exporter
     import onnxslim

@@ -229,10 +229,10 @@ class TensorRTRunner(ExportedRunner):
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         self.input_name = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT)
         self.output_name = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT)
-        profile_max = self.engine.get_tensor_profile_shape(self.input_name, 0)[2][0]
         static = self.engine.get_tensor_shape(self.input_name)[0]
         self.fixed_batch = static if static > 0 else None
-        self.max_batch = int(profile_max) if static <= 0 else static
+        if self.fixed_batch is None:  # dynamic batch: chunks up to the optimization profile's maximum
+            self.max_batch = int(self.engine.get_tensor_profile_shape(self.input_name, 0)[2][0])
         self.stream = torch.cuda.Stream(self.device)
 
     def _run(self, batch: np.ndarray) -> np.ndarray:

@@ -41,7 +41,9 @@ COMMANDS: list[tuple[str, str]] = [
     ("eval", "prnet.commands.eval:eval_command"),
 ]
 # (group name, "module:typer_app") registered as sub-command groups
-GROUPS: list[tuple[str, str]] = []
+GROUPS: list[tuple[str, str]] = [
+    ("export", "prnet.commands.export:export_app"),
+]
 
 
 def _resolve(target: str):
