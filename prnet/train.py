@@ -91,9 +91,9 @@ def pick_precision(config: TrainConfig, device: torch.device) -> str:
 def open_sources(config: TrainConfig):
     """(train source, val source or None, layout of the maps) for --data DIR or --data synth."""
     if config.data == "synth":
-        from prnet.data.synth_stream import synth_sources
+        from prnet.train_data import synth_sources
 
-        return synth_sources(config)
+        return synth_sources(config.seed, config.max_steps * config.batch_size, config.synth_val_samples)
     from prnet.data.dataset import train_val_datasets
 
     if not config.data:

@@ -99,3 +99,52 @@ def make_batch_stream(items: TrainingItems, batch_size: int, world_size: int, ra
         pin_memory=pin_memory, persistent_workers=num_workers > 0, prefetch_factor=4 if num_workers > 0 else None,
     )
     return BatchStream(loader, sampler, batch_size)
+
+
+SYNTH_VAL_SEED_OFFSET = 1_000_000_007  # the validation stream never overlaps a training stream of another seed
+
+
+class SynthSource(Dataset):
+    """Map-style view of the synthetic generator: item i is `render_sample(i, seed)`, the sample that
+    `prnet data synth --seed seed` writes at index i. Map-style (not a stream) so the resumable, sharded
+    sampler above gives exact resume and DDP for on-the-fly data too. `cache` keeps rendered samples
+    (for the small fixed validation set)."""
+
+    def __init__(self, seed: int, length: int, cache: bool = False):
+        self.seed, self.length = int(seed), int(length)
+        self._cache: dict[int, Sample] | None = {} if cache else None
+        self._threads_limited = False
+
+    @property
+    def layout(self) -> UVLayout:
+        from prnet.data.synth.render import load_assets
+
+        return load_assets().layout
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> Sample:
+        from prnet.data.synth.generate import limit_blas_threads
+        from prnet.data.synth.render import load_assets, render_sample
+
+        if self._cache is not None and index in self._cache:
+            return self._cache[index]
+        if not self._threads_limited and torch.utils.data.get_worker_info() is not None:
+            limit_blas_threads()  # one BLAS thread per DataLoader worker
+            self._threads_limited = True
+        sample = render_sample(int(index), self.seed, assets=load_assets())
+        if self._cache is not None:
+            self._cache[index] = sample
+        return sample
+
+
+def synth_sources(seed: int, train_length: int, val_length: int) -> tuple[SynthSource, SynthSource | None, UVLayout]:
+    """(train, val, layout) for --data synth: train item i = sample (seed, i); val = a separate seeded stream."""
+    try:
+        train = SynthSource(seed, train_length)
+        layout = train.layout
+    except ImportError as err:
+        raise PrnetInputError(f"--data synth needs prnet.data.synth and prnet.geometry ({err})") from err
+    val = SynthSource(seed + SYNTH_VAL_SEED_OFFSET, val_length, cache=True) if val_length > 0 else None
+    return train, val, layout
