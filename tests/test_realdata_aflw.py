@@ -8,8 +8,9 @@ import scipy.io
 
 import realdata_fixtures as fx
 from prnet.crop import crop_matrix, inverse_similarity, transform_points
-from prnet.data.aflw2000 import AFLW_BOX_SCALE, iter_aflw2000, list_aflw2000, record_vertices
-from prnet.data.bfm import load_bfm
+from prnet.data.aflw2000 import AFLW_BOX_SCALE, ground_truth_posmap, iter_aflw2000, list_aflw2000, record_vertices
+from prnet.data.bfm import load_bfm, load_bfm_uv
+from prnet.data.bfm_layout import bfm_uv_layout
 from prnet.io import PrnetInputError
 
 POSE = [0.1, -0.4, 0.05, 70.0, 60.0, 40.0, 0.002]
@@ -46,6 +47,16 @@ def test_records_landmarks_crop_and_dense(tmp_path):
     # dense ground truth from the 3DDFA fit
     model = load_bfm(fx.write_bfm(tmp_path / "BFM.mat"))
     np.testing.assert_allclose(record_vertices(first, model), fx.expected_image_vertices(POSE, 120), atol=1e-3)
+    _, sampler = bfm_uv_layout(model, load_bfm_uv(fx.write_bfm_uv(tmp_path / "BFM_UV.mat")), 64)
+    posmap = ground_truth_posmap(first, model, sampler)
+    crop_vertices = transform_points(fx.expected_image_vertices(POSE, 120), first.crop)
+    crop_vertices[:, 2] -= crop_vertices[:, 2].min()
+    # the grid is affine in its UV pixels (u * 63 / 31 on a 64-pixel map): every face pixel is closed-form
+    design = np.hstack([fx.uv_pixels() * 63 / 31, np.ones((fx.N, 1))])
+    affine = np.linalg.lstsq(design, crop_vertices, rcond=None)[0]
+    rows, cols = sampler.rows, sampler.cols
+    assert len(rows) > 1500
+    np.testing.assert_allclose(posmap[rows, cols], np.stack([cols, rows, np.ones_like(rows)], 1) @ affine, atol=2e-3)
 
 
 def test_pt3d_68x3_is_accepted(tmp_path):

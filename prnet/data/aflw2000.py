@@ -1,6 +1,8 @@
 """AFLW2000-3D for evaluation: `<name>.jpg` + `<name>.mat` pairs (2,000 images, 450x450).
 
-Each .mat holds pt3d_68 (3 x 68: x, y image pixels as stored, z depth, larger = closer; iBUG order),
+Each .mat holds pt3d_68 (3 x 68: x, y image pixels, used as stored like PRNet's and 3DDFA's evaluations do;
+z depth, larger = closer, with the fit's own offset, NOT shifted to a minimum of 0 like position maps, so
+3D comparisons must align the z offsets; iBUG order),
 Pose_Para (1 x 7, 3DDFA: pitch, yaw, roll in radians, tx, ty, tz, scale) and the 3DDFA fit (Shape_Para,
 Exp_Para) from which the dense ground-truth mesh follows with the BFM (`record_vertices`).
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
@@ -27,6 +29,9 @@ from prnet.data.bfm import BFMModel, parse_pose, pose_to_image
 from prnet.data.matfile import load_mat, require
 from prnet.data.w300lp import IMAGE_EXTENSIONS, Fit3DDFA, read_fit
 from prnet.io import PrnetInputError, read_image_rgb
+
+if TYPE_CHECKING:
+    from prnet.geometry.posmap import UVSampler
 
 AFLW_BOX_SCALE = 1.6  # PRNet's api.process(image, pt3d_68): size = old_size * 1.6
 
@@ -123,3 +128,12 @@ def record_vertices(record: AFLWRecord, model: BFMModel) -> np.ndarray:
         raise PrnetInputError(f"{record.image_path.with_suffix('.mat')}: no Shape_Para/Exp_Para for a dense ground truth")
     vertices = model.vertices(record.fit.shape_para, record.fit.exp_para)
     return pose_to_image(vertices, record.fit.pose, record.image.shape[0])
+
+
+def ground_truth_posmap(record: AFLWRecord, model: BFMModel, sampler: UVSampler) -> np.ndarray:
+    """(S, S, 3) ground-truth position map in the record's crop frame, made exactly like the 300W-LP training
+    maps (crop-frame vertices, z shifted so the mesh minimum is 0) in the sampler's BFM layout (bfm-uv or
+    bfm-tutte, from prnet.data.bfm_layout.make_layout): the dense ground truth for a model trained on them."""
+    vertices = transform_points(record_vertices(record, model), record.crop)
+    vertices[:, 2] -= vertices[:, 2].min()
+    return sampler.render(vertices)

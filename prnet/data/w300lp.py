@@ -19,7 +19,6 @@ match `prnet predict`/`prnet eval` exactly.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -127,10 +126,14 @@ def convert_sample(
     sampler: UVSampler,
     config: CropConfig = CropConfig(),
     rng: np.random.Generator | None = None,
+    model_vertices: np.ndarray | None = None,
 ) -> ConvertedSample:
-    """One 300W-LP image + fit -> crop, position map and landmarks in the crop frame."""
+    """One 300W-LP image + fit -> crop, position map and landmarks in the crop frame.
+    `model_vertices` (n, 3): the fit's vertices when already computed (batched) by the caller."""
     height = image.shape[0]
-    vertices_image = pose_to_image(model.vertices(fit.shape_para, fit.exp_para), fit.pose, height)  # (n, 3)
+    if model_vertices is None:
+        model_vertices = model.vertices(fit.shape_para, fit.exp_para)
+    vertices_image = pose_to_image(model_vertices, fit.pose, height)  # (n, 3)
     center, side = crop_box(vertices_image[model.landmark_ids, :2], config, rng)
     matrix = crop_matrix(center, side, config.size)  # 2x3, image -> crop
     vertices_crop = transform_points(vertices_image, matrix)  # z scaled with the crop
@@ -153,10 +156,6 @@ def sample_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), int(index)])
 
 
-def default_workers() -> int:
-    return max(1, min(8, (os.cpu_count() or 1)))
-
-
 # ---------------------------------------------------------------- the conversion driver
 
 
@@ -169,6 +168,7 @@ class ConversionReport:
     failed: list[str] = field(default_factory=list)  # "file: reason" for samples skipped with skip_bad
 
 
+CHUNK = 16  # samples per task: their vertices come from one pass over the BFM bases
 _WORKER: dict[str, Any] = {}
 
 
@@ -189,23 +189,41 @@ def _init_worker(bfm: "str | BFMModel", sampler_arrays: dict, out: str, manifest
     )
 
 
-def _convert_one(task: tuple[int, str, str, str]) -> tuple[int, str | None]:
+def _convert_chunk(chunk: list[tuple[int, str, str, str]]) -> list[tuple[int, str | None]]:
+    """Convert and write a chunk of (index, image path, .mat path, relative name) tasks; returns
+    (index, error or None) per task (errors only with skip_bad, else PrnetInputError propagates)."""
     from prnet.data.format import write_sample
     from prnet.io import read_image_rgb
 
-    index, image_path, mat_path, relative = task
     w = _WORKER
-    try:
-        image = read_image_rgb(image_path)
-        fit = read_fit(mat_path)
-        sample = convert_sample(image, fit, w["model"], w["sampler"], w["config"], sample_rng(w["seed"], index))
-    except PrnetInputError as err:
-        if w["skip_bad"]:
-            return index, str(err)
-        raise
-    sample.params["source"] = relative
-    write_sample(w["out"], w["manifest"], index, sample.image, sample.posmap, sample.landmarks, sample.params)
-    return index, None
+    model: BFMModel = w["model"]
+    results, loaded = [], []
+    for index, image_path, mat_path, relative in chunk:
+        try:
+            loaded.append((index, relative, read_image_rgb(image_path), read_fit(mat_path)))
+        except PrnetInputError as err:
+            if not w["skip_bad"]:
+                raise
+            results.append((index, str(err)))
+    if not loaded:
+        return results
+    width_s, width_e = model.shape_basis.shape[1], model.exp_basis.shape[1]
+    shape = np.stack([_pad(fit.shape_para, width_s, "Shape_Para", model) for *_, fit in loaded])
+    exp = np.stack([_pad(fit.exp_para, width_e, "Exp_Para", model) for *_, fit in loaded])
+    vertices = model.vertices_batch(shape, exp)  # (B, n, 3)
+    for (index, relative, image, fit), model_vertices in zip(loaded, vertices):
+        sample = convert_sample(image, fit, model, w["sampler"], w["config"], sample_rng(w["seed"], index),
+                                model_vertices=model_vertices)
+        sample.params["source"] = relative
+        write_sample(w["out"], w["manifest"], index, sample.image, sample.posmap, sample.landmarks, sample.params)
+        results.append((index, None))
+    return results
+
+
+def _pad(para: np.ndarray, width: int, name: str, model: BFMModel) -> np.ndarray:
+    if para.size > width:
+        raise PrnetInputError(f"{name} has {para.size} coefficients but the BFM {model.source} has only {width}")
+    return np.pad(para, (0, width - para.size))
 
 
 def convert_300wlp(
@@ -260,34 +278,42 @@ def convert_300wlp(
     ]
     report = ConversionReport(out=out, total=len(pairs), written=0, already_done=len(pairs) - len(tasks))
     sampler_arrays = {name: getattr(sampler, name) for name in ("size", "rows", "cols", "corners", "weights")}
-    init_args = (model if workers <= 1 else str(bfm_path), sampler_arrays, str(out), manifest.to_json(), config, int(seed), skip_bad)
+    init_args = (model, sampler_arrays, str(out), manifest.to_json(), config, int(seed), skip_bad)
+    chunks = [tasks[start : start + CHUNK] for start in range(0, len(tasks), CHUNK)]
     with progress_bar(progress, len(pairs), report.already_done, "300W-LP") as advance:
-        for index, error in _run_tasks(tasks, init_args, workers):
-            if error is None:
-                report.written += 1
-            else:
-                report.failed.append(error)
-            advance()
+        for results in _run_chunks(chunks, init_args, workers, str(bfm_path)):
+            for _, error in results:
+                if error is None:
+                    report.written += 1
+                else:
+                    report.failed.append(error)
+            advance(len(results))
     if report.failed:
         write_bytes_atomic(out / "skipped.txt", ("\n".join(report.failed) + "\n").encode())
     return report
 
 
-def _run_tasks(tasks: list, init_args: tuple, workers: int):
-    """Yield _convert_one results, in this process (workers <= 1) or a process pool."""
-    if not tasks:
+def _run_chunks(chunks: list, init_args: tuple, workers: int, bfm_path: str):
+    """Yield _convert_chunk results, in this process (workers <= 1) or a process pool. On Linux the pool
+    forks, so the workers share the loaded BFM (copy-on-write) and no __main__ guard is needed; elsewhere
+    it spawns and each worker loads the BFM from `bfm_path`."""
+    if not chunks:
         return
     if workers <= 1:
         _init_worker(*init_args)
         try:
-            yield from map(_convert_one, tasks)
+            yield from map(_convert_chunk, chunks)
         finally:
             _WORKER.clear()
         return
     import multiprocessing
+    import sys
 
-    with multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=init_args) as pool:
-        yield from pool.imap_unordered(_convert_one, tasks, chunksize=max(1, min(32, len(tasks) // (workers * 8))))
+    method = "fork" if sys.platform.startswith("linux") else "spawn"
+    if method == "spawn":
+        init_args = (bfm_path, *init_args[1:])
+    with multiprocessing.get_context(method).Pool(workers, initializer=_init_worker, initargs=init_args) as pool:
+        yield from pool.imap_unordered(_convert_chunk, chunks)
 
 
 class progress_bar:
@@ -298,14 +324,14 @@ class progress_bar:
 
     def __enter__(self):
         if not self.enabled:
-            return lambda: None
+            return lambda steps=1: None
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn(), TimeRemainingColumn())
         self.bar.__enter__()
         task = self.bar.add_task(self.label, total=self.total, completed=self.completed)
-        return lambda: self.bar.advance(task)
+        return lambda steps=1: self.bar.advance(task, steps)
 
     def __exit__(self, *exc):
         if self.enabled:
