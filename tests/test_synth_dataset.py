@@ -116,7 +116,7 @@ def test_cli_synth_and_show(reference, tmp_path):
     assert result.exit_code == 0, result.output
     from prnet.io import read_image_rgb
 
-    assert read_image_rgb(sheet).shape == (64, 64 * 2 * 4, 3)
+    assert read_image_rgb(sheet).shape == (64, 64 * 3 * 4, 3)
 
 
 def test_cli_show_reports_damage_and_missing_data(reference, tmp_path):

@@ -76,7 +76,7 @@ def show_command(
     tile: int = typer.Option(192, "--tile", min=32, help="Tile size in pixels."),
     columns: int = typer.Option(4, "--columns", min=1, help="Samples per row."),
 ) -> None:
-    """Contact sheet: each sample's image with landmarks + position-map wireframe, and the map as colour."""
+    """Contact sheet: each sample as stored, with landmarks + position-map wireframe, and the map as colour."""
     from prnet.data.synth.sheet import show_dataset
     from prnet.io import PrnetInputError
 

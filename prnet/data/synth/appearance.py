@@ -214,7 +214,8 @@ def albedo(features: FaceFeatures, app: dict[str, Any], blink: tuple[float, floa
     bank = f.noise_bank
     mix = rng.normal(0, 1.0 / np.sqrt(bank.shape[1] / 3), (bank.shape[1], 3)).astype(np.float32)
     mix *= rng.random((bank.shape[1], 1)) < 0.4
-    detail = (bank @ mix) * np.float32([1.0, 0.8, 0.7])
+    waves = bank @ mix  # (N, 3): mostly brightness (blotches, shadows of pores), a little redness
+    detail = waves[:, :1] * np.float32([1.0, 0.95, 0.9]) + 0.3 * (waves[:, 1:2] * np.float32([0.6, -0.2, -0.3]))
     grain = rng.standard_normal((len(bank), 1), dtype=np.float32) * np.float32(0.35)
     colour = skin * np.exp(np.float32(app["skin_detail"]) * (detail + grain))
     _mix(colour, f.socket, colour * np.float32([0.72, 0.68, 0.7]), 1.0 + 2.0 * app["eye_shadow"])

@@ -60,7 +60,10 @@ def hand(rng, image, lm2d, face_size):
     thumb_base = palm_centre + rot @ np.array([0.4 * rng.choice([-1, 1]), 0.0]) * scale
     cv2.line(mask, _pt(thumb_base), _pt(thumb_base + rot @ np.array([0.25, -0.5]) * scale), 255,
              max(int(scale * 0.2), 2), cv2.LINE_AA, 4)
-    tone = np.array([0.85, 0.62, 0.5]) * rng.uniform(0.25, 1.05) * np.exp(rng.normal(0, 0.05, 3))
+    tone = np.array([0.8, 0.6, 0.5]) * rng.uniform(0.2, 1.0) * np.exp(rng.normal(0, 0.06, 3))
+    if rng.random() < 0.5:  # the subject's own hand: the skin colour around the target landmark
+        x, y = np.clip(np.round(target).astype(int), 0, size - 1)
+        tone = image[y, x].astype(np.float64) * rng.uniform(0.85, 1.1)
     return _blend(image, cv2.GaussianBlur(mask, (3, 3), 0), _shaded_fill(rng, size, tone))
 
 

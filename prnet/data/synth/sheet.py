@@ -1,8 +1,8 @@
 """Contact sheets of any prnet dataset (the project format), for a human check: `prnet data show`.
 
-Each tile pairs the image (with the 68 landmarks and a wireframe of the position map's UV grid drawn over
-it: if the wireframe sits on the face, the map and the image agree) and the position map coloured as
-RGB = (x / S, y / S, z / max z) over the layout's face mask.
+Each sample gets three panels: the image as stored; the image with the 68 landmarks and a wireframe of the
+position map's UV grid drawn over it (if the wireframe sits on the face, the map and the image agree); and
+the position map coloured as RGB = (x / S, y / S, z / max z) over the layout's face mask.
 """
 
 from __future__ import annotations
@@ -28,22 +28,24 @@ def posmap_colours(posmap: np.ndarray, layout: UVLayout) -> np.ndarray:
     return (rgb * 255).astype(np.uint8)
 
 
-def overlay(sample: Sample, layout: UVLayout, grid_step: int = 12) -> np.ndarray:
+def overlay(sample: Sample, layout: UVLayout, grid_step: int = 16) -> np.ndarray:
     """The sample's image with the UV-grid wireframe (from the position map) and the 68 landmarks."""
     import cv2
 
     image = np.ascontiguousarray(sample.image.copy())
+    wires = image.copy()
     mask = layout.face_mask
     lines = []
     for r in range(0, layout.size, grid_step):  # iso-v lines, then iso-u lines, split where the mask breaks
         lines += _runs(sample.posmap[r, :, :2], mask[r, :])
         lines += _runs(sample.posmap[:, r, :2], mask[:, r])
     for line in lines:
-        cv2.polylines(image, [np.round(line * 4).astype(np.int32)], False, (80, 200, 255), 1, cv2.LINE_AA, 2)
+        cv2.polylines(wires, [np.round(line * 4).astype(np.int32)], False, (80, 200, 255), 1, cv2.LINE_AA, 2)
+    image = cv2.addWeighted(image, 0.4, wires, 0.6, 0.0)
     for group, colour in ((JAW, (255, 255, 0)), (BROWS, (255, 128, 0)), (NOSE, (0, 255, 0)), (EYES, (255, 0, 255)),
                           (MOUTH, (255, 40, 40))):
         for x, y in sample.landmarks[list(group), :2]:
-            cv2.circle(image, (int(round(x * 4)), int(round(y * 4))), 6, colour, -1, cv2.LINE_AA, 2)
+            cv2.circle(image, (int(round(x * 4)), int(round(y * 4))), 7, colour, -1, cv2.LINE_AA, 2)
     return image
 
 
@@ -53,7 +55,7 @@ def _runs(points: np.ndarray, valid: np.ndarray) -> list[np.ndarray]:
 
 
 def contact_sheet(samples: Sequence[Sample], layout: UVLayout, tile: int = 192, columns: int = 4) -> np.ndarray:
-    """(rows * tile, columns * 2 * tile, 3) uint8 sheet: [overlay | position map] per sample."""
+    """(rows * tile, columns * 3 * tile, 3) uint8 sheet: [image | overlay | position map] per sample."""
     import cv2
 
     if not samples:
@@ -62,7 +64,8 @@ def contact_sheet(samples: Sequence[Sample], layout: UVLayout, tile: int = 192, 
     for sample in samples:
         left = cv2.resize(overlay(sample, layout), (tile, tile), interpolation=cv2.INTER_AREA)
         right = cv2.resize(posmap_colours(sample.posmap, layout), (tile, tile), interpolation=cv2.INTER_AREA)
-        pairs.append(np.concatenate([left, right], axis=1))
+        clean = cv2.resize(sample.image, (tile, tile), interpolation=cv2.INTER_AREA)
+        pairs.append(np.concatenate([clean, left, right], axis=1))
     rows = -(-len(pairs) // columns)
     blank = np.zeros_like(pairs[0])
     pairs += [blank] * (rows * columns - len(pairs))
