@@ -249,6 +249,8 @@ def convert_300wlp(
     from prnet.io import write_bytes_atomic
 
     root, out = Path(root), Path(out)
+    if layout == "bfm-uv" and bfm_uv_path is None:  # fail before the slow BFM load
+        raise PrnetInputError("--layout bfm-uv needs --bfm-uv BFM_UV.mat (or use --layout tutte)")
     pairs = find_pairs(root)
     if limit is not None:
         pairs = pairs[: max(0, int(limit))]
