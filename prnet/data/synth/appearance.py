@@ -165,7 +165,7 @@ def sample_appearance(rng: np.random.Generator) -> dict[str, Any]:
         "skin_detail": float(rng.uniform(0.03, 0.12)),
         "hair": np.clip(hair, 0, 1).tolist(),
         "hair_style": style,
-        "hairline_mm": float(rng.uniform(40, 75) if style != "bangs" else rng.uniform(14, 30)),
+        "hairline_mm": float(rng.uniform(35, 65) if style != "bangs" else rng.uniform(14, 30)),
         "brow_density": float(rng.uniform(0.35, 1.0)),
         "lip_tint": (np.array([1.0, 0.62, 0.62]) * np.exp(rng.normal(0, 0.08, 3))).tolist(),
         "lipstick": float(rng.uniform(0.3, 0.9)) if rng.random() < 0.12 else 0.0,
@@ -187,11 +187,11 @@ def hairline_y(x: np.ndarray, brow_y: float, hairline_mm: float) -> np.ndarray:
 
 
 def _noise_bank(positions: np.ndarray, count: int = 24) -> np.ndarray:
-    """(N, count) float32 smooth random 3D waves (wavelengths 8-60 mm), the same in every process."""
+    """(N, count) float32 smooth random 3D waves (wavelengths 20-90 mm), the same in every process."""
     rng = np.random.default_rng(20181008)
     dirs = rng.normal(size=(count, 3))
     dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
-    freqs = 2 * np.pi / rng.uniform(8, 60, count)
+    freqs = 2 * np.pi / rng.uniform(20, 90, count)
     return np.sin(np.einsum("nk,ck->nc", positions, dirs * freqs[:, None]) + rng.uniform(0, 2 * np.pi, count)).astype(
         np.float32)
 
@@ -242,7 +242,7 @@ def albedo(features: FaceFeatures, app: dict[str, Any], blink: tuple[float, floa
 def hair_mask(f: FaceFeatures, app: dict[str, Any]) -> np.ndarray:
     if app["hair_style"] == "bald":
         return np.zeros_like(f.x)
-    line = hairline_y(f.x, f.brow_y, app["hairline_mm"])
+    line = hairline_y(f.x, f.brow_y, app["hairline_mm"]) + 3.0 * f.noise_bank[:, 5]  # an irregular hairline
     scalp = _smoothstep((f.y - line) / 4.0 + 0.5)
     side = _smoothstep((np.abs(f.x) - 60.0) / 6.0) * _smoothstep((f.y - f.brow_y + 10.0) / 6.0) * f.outside
     return np.maximum(scalp, side).astype(np.float32)

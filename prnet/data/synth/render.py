@@ -153,11 +153,14 @@ def _render_image(verts, crop, camera, params, assets: SynthAssets, config: Synt
     # face mesh + mouth cavity: albedo, normals in the camera frame, shading
     normals = vertex_normals_fast(verts[:n], mesh.triangles) @ rotation.T.astype(np.float32)
     blink = (shape.get("blink_r", 0.0), shape.get("blink_l", 0.0))
+    face_hair = hair_mask(assets.features, app)
     face_colour = shade(albedo(assets.features, app, blink), normals.astype(np.float32), light,
-                        specular_mask=1.0 - 0.8 * hair_mask(assets.features, app))
+                        specular_mask=1.0 - 0.8 * face_hair)
     cavity_colour = _cavity_colours(model.cavity_rows, shape.get("jaw_open", 0.0), light)
+    texture_strength = 0.35 if app["hair_style"] == "covered" else 1.0  # a hat's weave is fainter than hair
     positions = [crop]
-    colours = [face_colour, cavity_colour]
+    colours = [np.column_stack([face_colour, face_hair * texture_strength]),
+               np.column_stack([cavity_colour, np.zeros(len(cavity_colour), np.float32)])]
     depth_bonus = [np.full(len(verts), FACE_DEPTH_OFFSET)]
     triangles = [assets.render_triangles, model.cavity_triangles + n]
     offset = len(verts)
@@ -168,17 +171,31 @@ def _render_image(verts, crop, camera, params, assets: SynthAssets, config: Synt
             pv, pt, pn = proxy_mesh(proxy)
             rot = rotation if proxy.follows == "head" else body
             positions.append(camera.to_crop(camera.to_camera(pv, rot)))
-            colours.append(shade(_proxy_albedo(proxy.name, pv, app, assets, rng), (pn @ rot.T).astype(np.float32),
-                                 light, specular_mask=0.3))
+            proxy_albedo, hairy = _proxy_albedo(proxy.name, pv, app, assets, rng)
+            lit = shade(proxy_albedo, (pn @ rot.T).astype(np.float32), light, specular_mask=0.3)
+            colours.append(np.column_stack([lit, hairy * texture_strength]))
             depth_bonus.append(np.zeros(len(pv)))
             triangles.append(pt + offset)
             offset += len(pv)
     xyz = np.concatenate(positions)
     tris = np.concatenate(triangles)
     raster = rasterize(xyz[:, :2], tris, size, size, depth=xyz[:, 2] + np.concatenate(depth_bonus))
-    linear = interpolate_fast(raster, tris, np.concatenate(colours))
-    foreground = np.clip(linear, 0.0, 1.0) ** (1.0 / 2.2)
+    shaded = interpolate_fast(raster, tris, np.concatenate(colours))  # (S, S, 4): linear RGB + hairness
+    foreground = np.clip(shaded[..., :3], 0.0, 1.0) ** (1.0 / 2.2)
+    streaks = hair_streaks(np.random.default_rng(params["proxy_seed"] + 1), size, params["pose"]["roll"])
+    foreground = foreground * (1.0 + shaded[..., 3:] * (streaks - 0.5) * 1.1)
     return _composite(foreground, raster.mask, render_background(params["background"], size))
+
+
+def hair_streaks(rng: np.random.Generator, size: int, roll_degrees: float) -> np.ndarray:
+    """(S, S, 1) float32 in ~[0, 1]: noise stretched along the head's vertical (strands of hair)."""
+    import cv2
+
+    coarse = cv2.resize(rng.random((10, size // 3)).astype(np.float32), (size, size), interpolation=cv2.INTER_CUBIC)
+    fine = cv2.resize(rng.random((24, size // 1)).astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR)
+    streaks = 0.55 * coarse + 0.45 * fine
+    turn = cv2.getRotationMatrix2D((size / 2, size / 2), -roll_degrees, 1.0)
+    return cv2.warpAffine(streaks, turn, (size, size), borderMode=cv2.BORDER_REFLECT)[..., None]
 
 
 def _composite(foreground: np.ndarray, mask: np.ndarray, background: np.ndarray) -> np.ndarray:
@@ -203,22 +220,25 @@ def _cavity_colours(rows: np.ndarray, jaw_open: float, light: dict[str, Any]) ->
 
 
 def _proxy_albedo(name: str, vertices: np.ndarray, app: dict[str, Any], assets: SynthAssets,
-                  rng: np.random.Generator) -> np.ndarray:
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(albedo (V, 3), hairness (V,)) of a proxy's vertices."""
     skin = np.asarray(app["skin"], dtype=np.float32)
     hair = np.asarray(app["hat"] if app["hair_style"] == "covered" else app["hair"], dtype=np.float32)
     grain = np.exp(rng.normal(0, 0.12, (len(vertices), 1))).astype(np.float32)
+    none = np.zeros(len(vertices), np.float32)
     if name == "shoulders":
         clothes = np.asarray(app["clothes"], dtype=np.float32)
         stripes = 1.0 + 0.25 * np.sign(np.sin(vertices[:, 1:2] / rng.uniform(4, 25))) * (rng.random() < 0.3)
-        return np.clip(clothes * stripes * grain, 0, 1)
+        return np.clip(clothes * stripes * grain, 0, 1), none
     if name == "neck":
-        return np.clip(skin * 0.9 * grain, 0, 1)
+        return np.clip(skin * 0.9 * grain, 0, 1), none
     if name == "long_hair":
-        return np.clip(hair * grain, 0, 1)
+        return np.clip(hair * grain, 0, 1), none + 1.0
     # skull: hair above the hairline and at the back, skin elsewhere (bald: all skin)
     if app["hair_style"] == "bald":
-        return np.clip(skin * grain, 0, 1)
+        return np.clip(skin * grain, 0, 1), none
     line = hairline_y(vertices[:, 0], assets.features.brow_y, app["hairline_mm"])
-    back = vertices[:, 2] < assets.model.landmarks[0, 2] + 10.0
-    is_hair = ((vertices[:, 1] > line) | back)[:, None]
-    return np.clip(np.where(is_hair, hair, skin) * grain, 0, 1)
+    above_ears = vertices[:, 1] > assets.model.landmarks[2, 1]  # the face mesh hides the skull's front
+    back = vertices[:, 2] < assets.model.landmarks[0, 2] - 25.0
+    is_hair = (vertices[:, 1] > line) | above_ears | back
+    return np.clip(np.where(is_hair[:, None], hair, skin) * grain, 0, 1), is_hair.astype(np.float32)

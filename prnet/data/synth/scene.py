@@ -76,7 +76,7 @@ def make_camera(mesh_vertices: np.ndarray, landmark_ids: np.ndarray, pose: dict[
 
 
 @functools.lru_cache(maxsize=4)
-def unit_sphere(rings: int = 20, segments: int = 40) -> tuple[np.ndarray, np.ndarray]:
+def unit_sphere(rings: int = 28, segments: int = 56) -> tuple[np.ndarray, np.ndarray]:
     """Lat-long unit sphere: vertices (V, 3), triangles (T, 3) counter-clockwise seen from outside."""
     theta = np.linspace(0, np.pi, rings + 1)  # from +y (top) to -y
     phi = np.linspace(0, 2 * np.pi, segments, endpoint=False)
