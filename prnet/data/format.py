@@ -12,7 +12,8 @@ Position maps are stored as fixed point: uint16 = round((value + offset) * scale
 [-256, 768) px, so the quantization error is at most 0.008 px (lossless enough for 0.1 px landmark accuracy)
 at half the size of float32; "float32" keeps maps exact; "uint16-delta" stores the same fixed-point values
 as row differences (planar), which zlib packs ~2.7x smaller (lossless w.r.t. "uint16-fixed"). A sample is
-complete when its .npz exists: the image is written first, the .npz last, both atomically, so a loader never reads half a sample.
+complete when its .npz exists: the image is written first, the .npz last, both atomically, so a loader never
+reads half a sample.
 """
 
 from __future__ import annotations

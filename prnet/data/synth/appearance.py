@@ -80,6 +80,7 @@ class FaceFeatures:
     outside: np.ndarray  # bool, region OUTSIDE (neck, ears, scalp)
     eye_ids: np.ndarray  # vertices inside the eye apertures
     noise_bank: np.ndarray  # (N, 24) smooth noise fields
+    occlusion: np.ndarray | None = None  # (N,) ambient occlusion of the mean shape (set by the renderer)
 
     @classmethod
     def from_mean(cls, vertices: np.ndarray, landmarks: np.ndarray, outside: np.ndarray) -> "FaceFeatures":
@@ -262,6 +263,40 @@ def _paint_eyes(f: FaceFeatures, app: dict[str, Any], colour: np.ndarray, blink:
     colour[ids] = eye * (0.55 + 0.45 * np.sin(np.pi * np.clip(aperture, 0, 1)))[:, None]
 
 
+def ambient_occlusion(vertices: np.ndarray, triangles: np.ndarray, directions: int = 32, size: int = 192
+                      ) -> np.ndarray:
+    """(N,) float32 in [0, 1]: the cosine-weighted fraction of the front hemisphere each vertex sees, from
+    orthographic depth renders of the mesh along `directions` (eye sockets, nostrils, mouth corners, under the
+    chin and behind the ears come out dark). Computed once on the mean shape (~0.5 s)."""
+    from prnet.geometry.raster import rasterize
+
+    rng = np.random.default_rng(0)
+    dirs = rng.normal(size=(directions * 3, 3))
+    dirs = dirs[dirs[:, 2] > 0.15][:directions]  # towards the viewer's side: the mesh's open back is not lit
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    normals = vertex_normals(vertices, triangles)
+    centre = vertices.mean(axis=0)
+    extent = np.abs(vertices - centre).max() * 1.05
+    seen = np.zeros(len(vertices))
+    weight = np.zeros(len(vertices))
+    for d in dirs:
+        # a frame whose z axis is d: project on the two other axes, depth along d (larger = closer to the light)
+        x = np.cross(d, [0.0, 1.0, 0.0] if abs(d[1]) < 0.9 else [1.0, 0.0, 0.0])
+        x /= np.linalg.norm(x)
+        y = np.cross(d, x)
+        rel = vertices - centre
+        px = np.stack([rel @ x, rel @ y], axis=1) / extent * (size / 2 - 1) + size / 2
+        depth = rel @ d
+        raster = rasterize(px, triangles, size, size, depth=depth)
+        cols = np.clip(np.round(px[:, 0]).astype(int), 0, size - 1)
+        rows = np.clip(np.round(px[:, 1]).astype(int), 0, size - 1)
+        visible = depth >= raster.depth[rows, cols] - extent * 0.02
+        cosine = np.clip(normals @ d, 0.0, None)
+        seen += visible * cosine
+        weight += cosine
+    return (seen / np.maximum(weight, 1e-6)).astype(np.float32)
+
+
 def vertex_incidence(triangles: np.ndarray, num_vertices: int):
     """Sparse (N, T) matrix summing triangle quantities into their 3 corners (build once, reuse)."""
     import scipy.sparse as sp
@@ -305,11 +340,16 @@ def sample_lighting(rng: np.random.Generator) -> dict[str, Any]:
     }
 
 
-def shade(albedo_rgb: np.ndarray, normals_cam: np.ndarray, light: dict[str, Any], specular_mask=None) -> np.ndarray:
-    """(N, 3) linear radiance of Lambertian + Blinn-Phong surfaces under `light` (camera-frame normals)."""
+def shade(albedo_rgb: np.ndarray, normals_cam: np.ndarray, light: dict[str, Any], specular_mask=None,
+          occlusion: np.ndarray | None = None) -> np.ndarray:
+    """(N, 3) linear radiance of Lambertian + Blinn-Phong surfaces under `light` (camera-frame normals).
+    `occlusion` (N,) darkens the ambient fully and the key light partly (a cheap stand-in for shadows)."""
     key_dir = np.asarray(light["key_dir"], dtype=np.float32)
     diffuse = np.clip(normals_cam @ key_dir, 0.0, None)[:, None] * (light["key"] * np.asarray(light["key_tint"]))
     ambient = light["ambient"] * np.asarray(light["ambient_tint"]) * (0.75 + 0.25 * normals_cam[:, 2:3])
+    if occlusion is not None:
+        ambient = ambient * occlusion[:, None]
+        diffuse = diffuse * (0.4 + 0.6 * occlusion[:, None])
     radiance = ambient + diffuse
     if light["fill"]:
         fill_dir = np.asarray(light["fill_dir"], dtype=np.float32)

@@ -164,9 +164,12 @@ OCCLUDERS: dict[str, Callable] = {
 }
 
 
-def draw_occluders(image: np.ndarray, specs: list[dict[str, Any]], landmarks_2d: np.ndarray) -> np.ndarray:
-    """Draw every occluder in `specs` over a float32 RGB image, placed relative to (68, 2) crop landmarks."""
+def draw_occluders(image: np.ndarray, specs: list[dict[str, Any]], landmarks_2d: np.ndarray, yaw: float = 0.0
+                   ) -> np.ndarray:
+    """Draw every occluder in `specs` over a float32 RGB image, placed relative to (68, 2) crop landmarks.
+    Glasses need both eyes in view: beyond 55 degrees of yaw an object is drawn instead."""
     face_size = float(np.ptp(landmarks_2d, axis=0).mean())
     for spec in specs:
-        image = OCCLUDERS[spec["kind"]](np.random.default_rng(spec["seed"]), image, landmarks_2d, face_size)
+        kind = "object" if spec["kind"] == "glasses" and abs(yaw) > 55 else spec["kind"]
+        image = OCCLUDERS[kind](np.random.default_rng(spec["seed"]), image, landmarks_2d, face_size)
     return image.astype(np.float32)

@@ -23,7 +23,7 @@ import numpy as np
 
 from prnet.data.format import Sample
 from prnet.data.synth.appearance import FaceFeatures, albedo, hair_mask, hairline_y, sample_appearance
-from prnet.data.synth.appearance import sample_lighting, shade
+from prnet.data.synth.appearance import ambient_occlusion, sample_lighting, shade
 from prnet.data.synth.background import render_background, sample_background
 from prnet.data.synth.degrade import degrade, sample_degradation
 from prnet.data.synth.kernels import interpolate_fast, vertex_normals_fast
@@ -72,6 +72,7 @@ def load_assets() -> SynthAssets:
     lm = model.landmarks
     features = FaceFeatures.from_mean(mesh.vertices, lm, outside=mesh.regions < REGION_FACE)
     fan = (mesh.triangles == mesh.mouth_fill_vertex).any(axis=1)
+    features.occlusion = ambient_occlusion(mesh.vertices, mesh.triangles[~fan])
     return SynthAssets(
         mesh=mesh,
         layout=default_layout(),
@@ -115,7 +116,7 @@ def render_sample(index: int, seed: int, config: SynthConfig = SynthConfig(), as
     landmarks = landmarks_from_posmap(posmap, assets.layout)
 
     image = _render_image(verts, crop, camera, params, assets, config)
-    image = draw_occluders(image, params["occluders"], landmarks[:, :2])
+    image = draw_occluders(image, params["occluders"], landmarks[:, :2], params["pose"]["yaw"])
     if config.degrade:
         image = degrade(image, params["degradation"], params["pose"]["source_face_px"])
     else:
@@ -155,7 +156,8 @@ def _render_image(verts, crop, camera, params, assets: SynthAssets, config: Synt
     blink = (shape.get("blink_r", 0.0), shape.get("blink_l", 0.0))
     face_hair = hair_mask(assets.features, app)
     face_colour = shade(albedo(assets.features, app, blink), normals.astype(np.float32), light,
-                        specular_mask=1.0 - 0.8 * face_hair)
+                        specular_mask=(1.0 - 0.8 * face_hair) * assets.features.occlusion,
+                        occlusion=assets.features.occlusion)
     cavity_colour = _cavity_colours(model.cavity_rows, shape.get("jaw_open", 0.0), light)
     texture_strength = 0.35 if app["hair_style"] == "covered" else 1.0  # a hat's weave is fainter than hair
     positions = [crop]
