@@ -54,6 +54,7 @@ class Dist:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    distributed: bool = False  # started by torchrun: DDP even with one process (exercises the backend)
 
     @property
     def is_main(self) -> bool:
@@ -65,8 +66,10 @@ def setup_distributed(device_kind: str) -> Dist:
     if "RANK" not in os.environ or int(os.environ.get("WORLD_SIZE", "1")) < 1:
         return Dist()
     if not dist.is_initialized():
+        if device_kind == "cuda":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))  # before NCCL picks a device
         dist.init_process_group(backend="nccl" if device_kind == "cuda" else "gloo")
-    return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+    return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), distributed=True)
 
 
 def pick_device(config: TrainConfig) -> torch.device:
@@ -148,7 +151,7 @@ def rank_checksums(model: torch.nn.Module, ddp: Dist) -> list[float]:
     with torch.no_grad():
         params = list(unwrap_model(model).parameters())
         local = sum((p.double() * (i + 1)).sum() for i, p in enumerate(params)).reshape(1)
-    if ddp.world_size == 1:
+    if not ddp.distributed:
         return [local.item()]
     gathered = [torch.zeros_like(local) for _ in range(ddp.world_size)]
     dist.all_gather(gathered, local)
@@ -253,7 +256,7 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> TrainResult:
     out_dir = Path(config.out_dir)
     device = pick_device(config)
     ddp = setup_distributed(device.type)
-    if device.type == "cuda" and ddp.world_size > 1:
+    if device.type == "cuda" and ddp.distributed:
         device = torch.device("cuda", ddp.local_rank)
         torch.cuda.set_device(device)
     if config.num_threads > 0:
@@ -307,12 +310,12 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> TrainResult:
         step, best_nme = state["step"], payload["meta"].get("best_nme")
         restore_rng_states(state["rng"])
     raw_model = model  # eval and checkpoints use the plain module
-    if config.sync_bn and ddp.world_size > 1:
+    if config.sync_bn and ddp.distributed:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         raw_model = model
     if config.compile:
         model = torch.compile(model)
-    if ddp.world_size > 1:
+    if ddp.distributed:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
     # run directory: config, metrics (truncated to the resumed step), TensorBoard
@@ -366,7 +369,7 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> TrainResult:
         loss = weighted_mse(pred, targets, weight)
         scaler.scale(loss).backward()
         loss_value = loss.detach()
-        if ddp.world_size > 1:
+        if ddp.distributed:
             dist.all_reduce(loss_value)  # SUM: gloo has no AVG
             loss_value = loss_value / ddp.world_size
         loss_value = loss_value.item()
@@ -422,6 +425,9 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> TrainResult:
     progress.close()
     if writer:
         writer.close()
+    if ddp.distributed:
+        dist.barrier()
+        dist.destroy_process_group()
     result.step, result.best_nme = step, best_nme
     return result
 
