@@ -361,9 +361,17 @@ class ShapeModel:
 
 
 def sample_shape_params(rng: np.random.Generator, model: ShapeModel, expression_rate: float = 0.7) -> dict[str, Any]:
-    """Identity ~ N(0, 1) clipped; expressions: a sparse random mix (some faces neutral), with asymmetry."""
-    params: dict[str, Any] = {n: float(np.clip(rng.normal(), -2.5, 2.5)) for n in model.identity_names}
-    params["scale"] = [float(np.clip(rng.normal(1.0, s), 1 - 2.5 * s, 1 + 2.5 * s)) for s in (0.05, 0.05, 0.07)]
+    """Identity ~ N(0, 1.25^2) clipped, plus correlated weight / face-length traits; expressions: a sparse
+    random mix (some faces neutral), with asymmetry."""
+    params: dict[str, Any] = {n: float(np.clip(rng.normal(0, 1.25), -3.0, 3.0)) for n in model.identity_names}
+    # correlated traits: body weight widens jaw, chin and cheeks together; a long face is also narrower
+    weight, length = rng.normal(), rng.normal()
+    for name, amount in (("cheek_fullness", 0.9), ("jaw_width", 0.7), ("chin_width", 0.5), ("temples", 0.3)):
+        params[name] = float(np.clip(params[name] + amount * weight, -3.5, 3.5))
+    params["chin_length"] = float(np.clip(params["chin_length"] + 0.8 * length, -3.5, 3.5))
+    scale = [rng.normal(1.0, s) + c for s, c in ((0.05, 0.025 * weight - 0.015 * length), (0.05, 0.025 * length),
+                                                  (0.07, 0.0))]
+    params["scale"] = [float(np.clip(v, 0.82, 1.18)) for v in scale]
     expressive = rng.random() < expression_rate
     if expressive:
         base = {  # symmetric intensity of each family, then per-side jitter for asymmetry
