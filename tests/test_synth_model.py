@@ -123,3 +123,20 @@ def test_compiled_kernels_match_their_numpy_oracles(assets):
     colours = np.random.default_rng(0).random((len(verts), 3)).astype(np.float32)
     np.testing.assert_allclose(interpolate_fast(raster, mesh.triangles, colours),
                                interpolate(raster, mesh.triangles, colours), atol=1e-5)
+
+
+def test_recorded_camera_reproduces_the_landmarks(assets):
+    """params record enough to rebuild the geometry: shape -> camera -> crop frame lands on the map's landmarks."""
+    from prnet.crop import transform_points
+
+    model, ids = assets.model, assets.mesh.landmark_ids
+    for index in (0, 5):
+        sample = render_sample(index, 21, SynthConfig(), assets)
+        cam = sample.params["camera"]
+        verts = model.deform(sample.params["shape"])[: model.n_mesh]
+        rotated = (verts - model.centre) @ np.asarray(cam["rotation"]).T
+        crop = transform_points(rotated * [1.0, -1.0, 1.0], np.asarray(cam["crop_matrix_mm"]))
+        crop[:, 2] += cam["z_shift"]
+        assert abs(crop[:, 2].min()) < 1e-3  # min z over the mesh is 0
+        error = np.linalg.norm(crop[ids, :2] - sample.landmarks[:, :2], axis=1)
+        assert error.mean() < 0.25 and error.max() < 0.6
