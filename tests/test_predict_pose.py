@@ -47,3 +47,13 @@ def test_head_pose_signs_and_values():
     # pitch > 0: nose up = smaller image y
     pts = image_points(ref, 0, 30, 0)
     assert pts[30, 1] < pts[:, 1].mean() - 10
+
+
+@pytest.mark.parametrize("angles", [(0, 0, 0), (50, 10, -5), (-80, -20, 15)])
+def test_head_pose_on_the_mean_shape(angles):
+    """The packaged mean face, rotated and put in the image frame, gives back its angles."""
+    from prnet.predict import mean_shape_landmarks
+
+    ref = mean_shape_landmarks()
+    pose = head_pose(image_points(ref, *angles, scale=1.7), ref)
+    assert (pose["yaw"], pose["pitch"], pose["roll"]) == pytest.approx(angles, abs=1e-6)

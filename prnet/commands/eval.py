@@ -37,7 +37,8 @@ def eval_command(
         set_threads(threads)
         runner = open_runner(model, device)
         report, per_sample = evaluate(runner, data, limit=limit or None, batch_size=batch, z_alignment=z_alignment,
-                                      progress=lambda n: console.print(f"{n} samples", style="dim", end="\r"))
+                                      progress=(lambda n: console.print(f"{n} samples", style="dim", end="\r"))
+                                      if console.is_terminal else None)
         files = write_report(report, per_sample, out)
     except PrnetInputError as err:
         console.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
