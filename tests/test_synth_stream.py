@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 
 from prnet.data.synth.render import SynthConfig, render_sample

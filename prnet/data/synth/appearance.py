@@ -23,7 +23,9 @@ HAIR_COLOURS = np.array(
     [[0.02, 0.015, 0.01], [0.06, 0.035, 0.02], [0.15, 0.08, 0.04], [0.35, 0.22, 0.10], [0.60, 0.45, 0.25],
      [0.35, 0.10, 0.04], [0.45, 0.45, 0.45], [0.75, 0.74, 0.72]]
 )
-IRIS_COLOURS = np.array([[0.08, 0.04, 0.02], [0.20, 0.10, 0.04], [0.15, 0.25, 0.35], [0.18, 0.25, 0.12], [0.3, 0.3, 0.3]])
+IRIS_COLOURS = np.array(
+    [[0.08, 0.04, 0.02], [0.20, 0.10, 0.04], [0.15, 0.25, 0.35], [0.18, 0.25, 0.12], [0.3, 0.3, 0.3]]
+)
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
@@ -114,7 +116,8 @@ class FaceFeatures:
             line = lm[ids, :2] + np.array([0.0, 1.5])
             d, where = _segment_distance(xy, line)
             half_width = 2.0 + 2.8 * where  # thin outer end, thick inner end
-            brow = np.maximum(brow, (1.0 - _smoothstep((d - half_width) / 1.5 + 0.5)) * (v[:, 2] > lm[ids, 2].min() - 12))
+            in_front = v[:, 2] > lm[ids, 2].min() - 12
+            brow = np.maximum(brow, (1.0 - _smoothstep((d - half_width) / 1.5 + 0.5)) * in_front)
         nostril = np.zeros(len(v))
         for a, b in ((31, 32), (35, 34)):
             c = (lm[a, :2] * 0.6 + lm[b, :2] * 0.4) + np.array([0.0, 1.2])
@@ -127,7 +130,8 @@ class FaceFeatures:
         f32 = lambda a: np.asarray(a, dtype=np.float32)  # noqa: E731
         return cls(
             lips=_sparse(lips), eye_aperture=f32(aperture), eye_offset=f32(offset), lash=_sparse(lash),
-            brow=_sparse(brow), socket=_sparse(socket), nostril=_sparse(nostril), beard=_sparse(beard), front=f32(front),
+            brow=_sparse(brow), socket=_sparse(socket), nostril=_sparse(nostril), beard=_sparse(beard),
+            front=f32(front),
             x=f32(v[:, 0]), y=f32(v[:, 1]), z=f32(v[:, 2]), brow_y=float(lm[17:27, 1].mean()),
             outside=np.asarray(outside, dtype=bool),
             eye_ids=np.flatnonzero(aperture >= 0), noise_bank=_noise_bank(v),

@@ -38,7 +38,8 @@ def degrade(image: np.ndarray, spec: dict[str, Any], source_face_px: float) -> n
     if source_face_px < size * 0.9:  # the face was small in its photo: lose the detail it never had
         small = max(int(round(source_face_px)), 16)
         image = cv2.resize(image, (small, small), interpolation=cv2.INTER_AREA)
-        image = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR if rng.random() < 0.5 else cv2.INTER_CUBIC)
+        method = cv2.INTER_LINEAR if rng.random() < 0.5 else cv2.INTER_CUBIC
+        image = cv2.resize(image, (size, size), interpolation=method)
     if spec["blur_sigma"]:
         image = cv2.GaussianBlur(image, (0, 0), spec["blur_sigma"])
     if spec["motion_px"]:

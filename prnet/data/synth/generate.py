@@ -6,8 +6,8 @@
   final name. Rerunning the same command skips complete samples; `n` may grow to extend a dataset.
 - Before resuming, existing samples are checked (readable .npz with the expected arrays, image files that are
   not truncated); damaged ones are reported by name, or regenerated with `repair=True`.
-- Position maps are stored as uint16 fixed point (1/64 px, row-delta coded); the landmarks stored beside them are read from the
-  *stored* map, so `landmarks == landmarks_from_posmap(read map)` holds exactly.
+- Position maps are stored as uint16 fixed point (1/64 px, row-delta coded); the landmarks stored beside
+  them are read from the *stored* map, so `landmarks == landmarks_from_posmap(read map)` holds exactly.
 """
 
 from __future__ import annotations

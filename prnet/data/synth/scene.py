@@ -37,7 +37,8 @@ def sample_pose(rng: np.random.Generator) -> dict[str, float]:
 
 def rotation_matrix(yaw: float, pitch: float, roll: float) -> np.ndarray:
     """R = Rz(roll) Rx(pitch) Ry(yaw), degrees; yaw > 0 turns the face to the image right (subject's left),
-    pitch > 0 tilts the chin up, roll > 0 tilts the head clockwise in the image."""
+    pitch > 0 bows the head (forehead towards the camera, chin down and back), roll > 0 tilts the head
+    clockwise in the image (the top of the head moves right)."""
     y, p, r = np.radians([yaw, pitch, roll])
     ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
     rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
@@ -72,7 +73,8 @@ def make_camera(mesh_vertices: np.ndarray, landmark_ids: np.ndarray, pose: dict[
     centre_2d, side = box_from_landmarks(cam[landmark_ids, :2] * np.array([1.0, -1.0]))
     matrix = crop_matrix(centre_2d, side, size)
     z = transform_points(cam * np.array([1.0, -1.0, 1.0]), matrix)[:, 2]
-    return Camera(rotation=rotation, centre=np.asarray(centre, dtype=np.float64), matrix=matrix, z_shift=-float(z.min()))
+    return Camera(rotation=rotation, centre=np.asarray(centre, dtype=np.float64), matrix=matrix,
+                  z_shift=-float(z.min()))
 
 
 @functools.lru_cache(maxsize=4)
