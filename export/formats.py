@@ -22,11 +22,13 @@ class ParityError(RuntimeError):
     """The exported model's output differs from the FP32 PyTorch model by more than the tolerance."""
 
 
+PLATFORM_NAMES = {"darwin": "macOS", "linux": "Linux", "win32": "Windows"}
+
 # Default parity tolerances per precision, in output pixels: (max |diff|, mean |diff|).
 TOLERANCES_PX: dict[str, tuple[float, float]] = {
     "fp32": (0.05, 0.005),
     "fp16": (4.0, 0.5),
-    "int8": (24.0, 3.0),
+    "int8": (16.0, 2.0),
 }
 
 
@@ -59,8 +61,8 @@ class ExportFormat:
     def can_run_here(self) -> str | None:
         """None when the runner works on this machine, else why not."""
         if self.run_platforms and sys.platform not in self.run_platforms:
-            return (f"{self.name} models run only on {'/'.join(self.run_platforms)} "
-                    f"(this is {sys.platform})")
+            names = "/".join(PLATFORM_NAMES.get(p, p) for p in self.run_platforms)
+            return f"{self.name} models run only on {names} (this is {PLATFORM_NAMES.get(sys.platform, sys.platform)})"
         missing = self.missing(self.runtime or self.requires)
         if missing:
             return f"{self.name} runtime needs {', '.join(missing)}: {self.install}"

@@ -1,0 +1,107 @@
+"""ONNX export: deployment-form graph, embedded metadata, parity against FP32 PyTorch, atomic writes."""
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from export.api import export_model
+from export.formats import ParityError, format_for_path
+from export.parity import parity_images, procedural_images
+from export.runners import OnnxRuntimeRunner, load_runner
+from export_fixtures import make_checkpoint
+from prnet.checkpoint import load_model
+from prnet.io import PrnetInputError
+from prnet.runner import TorchRunner
+from train_fixtures import make_dataset
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    return make_checkpoint(tmp_path_factory.mktemp("export") / "quarter.pt")
+
+
+@pytest.fixture(scope="module")
+def onnx_fp32(checkpoint):
+    return export_model("onnx", checkpoint, latency_runs=1)
+
+
+def test_onnx_fp32_matches_pytorch_and_is_plain_convs(onnx_fp32, checkpoint):
+    result = onnx_fp32
+    assert result.status == "ok" and result.path == checkpoint.with_suffix(".onnx") and result.path.is_file()
+    assert result.max_deviation_px < 1e-3 and result.size_bytes == result.path.stat().st_size
+    ops = {node.op_type for node in onnx.load(str(result.path)).graph.node}
+    assert "Conv" in ops and not ops & {"ConvTranspose", "BatchNormalization", "Pad"}
+    leftovers = [p.name for p in checkpoint.parent.iterdir() if p.name.startswith(".")]
+    assert leftovers == []  # no temporary files left behind
+
+
+def test_onnx_runner_reads_everything_from_the_file(onnx_fp32, checkpoint):
+    loaded = load_model(checkpoint)
+    runner = load_runner(onnx_fp32.path)
+    assert isinstance(runner, OnnxRuntimeRunner) and runner.fixed_batch == 1
+    assert runner.input_size == 128 and runner.layout.layout_id == loaded.layout.layout_id
+    np.testing.assert_array_equal(runner.layout.face_mask, loaded.layout.face_mask)
+    images = procedural_images(3, 128, seed=5)  # batch 3 through a batch-1 model: chunked
+    maps = runner(images)
+    assert maps.shape == (3, 128, 128, 3) and maps.dtype == np.float32
+    reference = TorchRunner(checkpoint, device="cpu")(images)
+    assert np.abs(maps - reference).max() < 1e-3
+    assert reference.std() > 1.0  # pixel-scale outputs, not a trivially constant map
+    assert runner.metadata.project_version and runner.metadata.model_name == "prnet-quarter"
+
+
+def test_onnx_dynamic_batch_and_fp16(checkpoint, tmp_path):
+    result = export_model("onnx", checkpoint, tmp_path / "dyn16.onnx", precision="fp16",
+                          options={"dynamic_batch": True}, parity_count=4, latency_runs=0)
+    model = onnx.load(str(result.path))
+    assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer)
+    assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT  # I/O stays float32
+    runner = load_runner(result.path)
+    assert runner.fixed_batch is None and runner(procedural_images(5, 128)).shape == (5, 128, 128, 3)
+    assert 0 < result.max_deviation_px < 4.0 and result.mean_deviation_px < 0.5
+
+
+def test_parity_failure_is_loud_and_writes_nothing(checkpoint, tmp_path):
+    target = tmp_path / "strict.onnx"
+    with pytest.raises(ParityError, match="nothing written"):
+        export_model("onnx", checkpoint, target, tolerance_px=(1e-12, 1e-13), parity_count=2, latency_runs=0)
+    assert not target.exists() and list(tmp_path.iterdir()) == []
+    kept = export_model("onnx", checkpoint, target, tolerance_px=(1e-12, 1e-13), keep_on_mismatch=True,
+                        parity_count=2, latency_runs=0)
+    assert kept.status == "parity-failed" and target.is_file()
+
+
+def test_onnx_without_metadata_or_corrupt_is_a_clear_error(onnx_fp32, tmp_path):
+    model = onnx.load(str(onnx_fp32.path))
+    del model.metadata_props[:]
+    bare = tmp_path / "bare.onnx"
+    onnx.save(model, str(bare))
+    with pytest.raises(PrnetInputError, match="prnet export"):
+        load_runner(bare)
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(b"not an onnx model")
+    with pytest.raises(PrnetInputError, match="corrupt.onnx"):
+        load_runner(corrupt)
+    with pytest.raises(PrnetInputError, match="unknown model file type"):
+        format_for_path(tmp_path / "model.h5")
+    with pytest.raises(PrnetInputError, match="not found"):
+        load_runner(tmp_path / "missing.onnx")
+
+
+def test_load_runner_dispatches_checkpoints_to_torch(checkpoint):
+    assert isinstance(load_runner(checkpoint, device="cpu"), TorchRunner)
+
+
+def test_parity_images_from_dataset_folder_and_procedural(tmp_path):
+    root = make_dataset(tmp_path / "ds", n=5, size=32)
+    images, description = parity_images(root, 3, 128)
+    assert images.shape == (3, 128, 128, 3) and "dataset" in description
+    assert images.dtype == np.float32 and 0 <= images.min() and images.max() <= 1
+    images, description = parity_images(root / "samples", 10, 64)  # a plain image folder
+    assert images.shape == (5, 64, 64, 3) and "images of" in description
+    procedural, description = parity_images(None, 2, 64)
+    assert procedural.shape == (2, 64, 64, 3) and "procedural" in description
+    with pytest.raises(PrnetInputError, match="not found"):
+        parity_images(tmp_path / "nothing", 2, 64)

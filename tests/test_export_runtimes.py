@@ -1,0 +1,123 @@
+"""OpenVINO, Core ML, ExecuTorch and TensorRT exports behind the one Runner interface."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from export.api import export_model
+from export.formats import FORMATS, ExportUnavailable, format_for_path, get_format, module_available
+from export.metadata import ExportMetadata
+from export.parity import procedural_images
+from export.runners import OpenVINORunner, load_runner
+from export.tensorrt_export import read_engine_file, write_engine_file
+from export_fixtures import make_checkpoint
+from prnet.checkpoint import load_model
+from prnet.io import PrnetInputError
+from prnet.runner import TorchRunner
+
+HAS_TENSORRT = module_available("tensorrt")
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    return make_checkpoint(tmp_path_factory.mktemp("runtimes") / "quarter.pt")
+
+
+def test_formats_are_data_found_by_name():
+    names = [spec.name for spec in FORMATS]
+    assert len(names) == len(set(names)) and {"onnx", "openvino", "coreml", "executorch", "tensorrt"} <= set(names)
+    for spec in FORMATS:
+        assert get_format(spec.name) is spec and spec.install and spec.precisions
+    assert format_for_path(Path("a/model.engine")).name == "tensorrt"
+    assert format_for_path(Path("x.mlpackage")).name == "coreml"
+    with pytest.raises(KeyError, match="known"):
+        get_format("tflite")
+
+
+@pytest.mark.skipif(not module_available("openvino"), reason="openvino is not installed")
+def test_openvino_fp32_and_fp16(checkpoint, tmp_path):
+    result = export_model("openvino", checkpoint, tmp_path / "m_openvino", parity_count=4, latency_runs=0)
+    assert result.max_deviation_px < 1e-3  # FP32 inference forced (the CPU default may be bf16)
+    assert (result.path / "model.xml").is_file() and (result.path / "model.bin").is_file()
+    runner = load_runner(result.path)
+    assert isinstance(runner, OpenVINORunner) and runner.layout.layout_id == load_model(checkpoint).layout.layout_id
+    images = procedural_images(2, 128, seed=3)
+    assert np.abs(runner(images) - TorchRunner(checkpoint, device="cpu")(images)).max() < 1e-3
+    half = export_model("openvino", checkpoint, tmp_path / "h_openvino", precision="fp16", parity_count=2,
+                        latency_runs=0)
+    assert half.size_bytes < 0.7 * result.size_bytes and half.mean_deviation_px < 0.5
+
+
+def test_openvino_int8_needs_a_quantized_onnx(checkpoint, tmp_path):
+    with pytest.raises(PrnetInputError, match="--onnx"):
+        export_model("openvino", checkpoint, tmp_path / "q_openvino", precision="int8")
+
+
+@pytest.mark.skipif(not module_available("coremltools"), reason="coremltools is not installed")
+def test_coreml_package_is_valid_and_compressible(checkpoint, tmp_path):
+    result = export_model("coreml", checkpoint, tmp_path / "m.mlpackage")
+    assert result.precision == "fp16" and result.path.is_dir()
+    validation = next(n for n in result.notes if n.startswith("validated"))
+    assert "imageType 128x128" in validation and "conv" in validation and "conv_transpose" not in validation
+    if sys.platform == "darwin":
+        assert result.max_deviation_px < 4.0
+    else:
+        assert result.max_deviation_px is None and any("only on macOS" in n for n in result.notes)
+        with pytest.raises(ExportUnavailable, match="macOS"):
+            load_runner(result.path)
+    small = export_model("coreml", checkpoint, tmp_path / "p.mlpackage", options={"weights": "palettize4"})
+    assert small.size_bytes < 0.5 * result.size_bytes
+
+
+@pytest.mark.skipif(sys.platform != "darwin", reason="Core ML prediction needs macOS (coremltools cannot "
+                    "predict on other systems)")
+def test_coreml_predictions_match_pytorch_on_macos(checkpoint, tmp_path):
+    result = export_model("coreml", checkpoint, tmp_path / "m32.mlpackage", precision="fp32", parity_count=4)
+    assert result.max_deviation_px < 0.05
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not module_available("executorch"), reason="executorch is not installed")
+def test_executorch_xnnpack_fp32(checkpoint, tmp_path):
+    result = export_model("executorch", checkpoint, tmp_path / "m.pte", parity_count=2, latency_runs=0)
+    assert result.max_deviation_px < 1e-3 and "portable CPU kernels: none" in result.notes[0]
+    runner = load_runner(result.path)
+    assert runner.input_size == 128 and runner(procedural_images(3, 128)).shape == (3, 128, 128, 3)
+
+
+def test_executorch_int8_without_hook_is_refused(checkpoint, tmp_path):
+    with pytest.raises(PrnetInputError, match="quantizer hook"):
+        export_model("executorch", checkpoint, tmp_path / "q.pte", precision="int8")
+
+
+@pytest.mark.skipif(HAS_TENSORRT, reason="tensorrt is installed: the unavailable path cannot be tested")
+def test_tensorrt_missing_says_what_is_needed(checkpoint, tmp_path):
+    with pytest.raises(ExportUnavailable, match="tensorrt.*GPU|GPU.*tensorrt"):
+        export_model("tensorrt", checkpoint, tmp_path / "m.engine")
+    assert not (tmp_path / "m.engine").exists()
+
+
+def test_engine_container_round_trip_and_errors(checkpoint, tmp_path):
+    loaded = load_model(checkpoint)
+    metadata = ExportMetadata(input_size=128, output_scale=1.0, layout=loaded.layout, precision="fp16")
+    path = tmp_path / "m.engine"
+    write_engine_file(path, metadata, b"\x00engine-bytes")
+    read_metadata, engine = read_engine_file(path)
+    assert engine == b"\x00engine-bytes" and read_metadata.layout.layout_id == loaded.layout.layout_id
+    path.write_bytes(b"plain TensorRT engine")
+    with pytest.raises(PrnetInputError, match="not a prnet TensorRT engine"):
+        read_engine_file(path)
+    path.write_bytes(path.read_bytes()[:0] + b"PRNETTRT" + (10_000).to_bytes(4, "little") + b"{}")
+    with pytest.raises(PrnetInputError, match="truncated"):
+        read_engine_file(path)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not HAS_TENSORRT, reason="needs tensorrt and an NVIDIA GPU")
+def test_tensorrt_engine_matches_pytorch(checkpoint, tmp_path):
+    result = export_model("tensorrt", checkpoint, tmp_path / "m.engine", precision="fp16",
+                          options={"batch": (1, 2, 4)}, parity_count=6)
+    assert result.status == "ok" and result.max_deviation_px < 4.0
+    assert get_format("tensorrt").can_run_here() is None
