@@ -263,6 +263,9 @@ def _paint_eyes(f: FaceFeatures, app: dict[str, Any], colour: np.ndarray, blink:
     r = np.linalg.norm(f.eye_offset[ids] - np.asarray(app["gaze_mm"], dtype=np.float32), axis=1)
     eye = np.where((r < 5.6)[:, None], np.asarray(app["iris"], dtype=np.float32), np.float32([0.75, 0.70, 0.66]))
     eye = np.where((r < 2.0)[:, None], np.float32([0.01, 0.01, 0.01]), eye)
+    glint = np.linalg.norm(f.eye_offset[ids] - np.asarray(app["gaze_mm"], dtype=np.float32) - np.float32([1.3, 1.3]),
+                           axis=1) < 0.9  # the light's reflection on the cornea
+    eye = np.where(glint[:, None], np.float32([0.95, 0.95, 0.95]), eye)
     # the eyeball sits in the lid shadow: darker near the aperture boundary
     colour[ids] = eye * (0.55 + 0.45 * np.sin(np.pi * np.clip(aperture, 0, 1)))[:, None]
 

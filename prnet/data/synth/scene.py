@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from prnet.crop import box_from_landmarks, crop_matrix, transform_points
+from prnet.crop import box_from_landmarks, crop_matrix, similarity_scale, transform_points
 
 
 def sample_pose(rng: np.random.Generator) -> dict[str, float]:
@@ -72,9 +72,8 @@ def make_camera(mesh_vertices: np.ndarray, landmark_ids: np.ndarray, pose: dict[
     cam = (mesh_vertices - centre) @ rotation.T
     centre_2d, side = box_from_landmarks(cam[landmark_ids, :2] * np.array([1.0, -1.0]))
     matrix = crop_matrix(centre_2d, side, size)
-    z = transform_points(cam * np.array([1.0, -1.0, 1.0]), matrix)[:, 2]
-    return Camera(rotation=rotation, centre=np.asarray(centre, dtype=np.float64), matrix=matrix,
-                  z_shift=-float(z.min()))
+    z_min = float(cam[:, 2].min()) * similarity_scale(matrix)  # crop z = camera z * the crop's scale
+    return Camera(rotation=rotation, centre=np.asarray(centre, dtype=np.float64), matrix=matrix, z_shift=-z_min)
 
 
 @functools.lru_cache(maxsize=4)
