@@ -1,7 +1,8 @@
 """Speed experiments on the full architecture with random weights (no trained model needed for speed).
 
     python -m compress.measure speed [--model prnet] [--svd macs:0.25] [--repeats 20]
-    python -m compress.measure int8-settings [--model prnet] [--repeats 15]
+    python -m compress.measure int8-settings [--model prnet] [--repeats 15] [--toy DIR]
+    python -m compress.measure toy-report --toy DIR [--student] [--out OUT]
 
 `speed`: the original graph (FP32), the deployment form (FP32, INT8), SVD (FP32, INT8) in ONNX Runtime and
 OpenVINO, all timed in one process, interleaved, with ratios to the original graph in ONNX Runtime.
@@ -45,14 +46,24 @@ def smooth_images(count: int, size: int, seed: int = 0) -> torch.Tensor:
     return torch.nn.functional.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
 
 
-def _setup(model_name: str, size: int, calib_count: int):
+def _setup(model_name: str, size: int, calib_count: int, toy: str | None = None):
+    """(model, deployment form, calibration batches, test images): random weights, or the toy teacher."""
     from export.deploy import to_deployment
     from prnet.model import create_model
 
+    if toy:
+        from compress.data import first_batches
+        from compress.toy_teacher import ToyData, load_parts, toy_layout
+
+        layout = toy_layout(size)
+        model = load_parts(toy, model_name, size)
+        calibration = [b.images.numpy() for b in first_batches(ToyData(layout, calib_count, seed=1), calib_count, 8)]
+        test = first_batches(ToyData(layout, 4, seed=2), 4, 4)[0].images.numpy()
+        return model, to_deployment(model), calibration, test
     torch.manual_seed(0)
     model = wake_batchnorm(create_model(model_name, input_size=size), smooth_images(8, size, seed=1))
     calibration = [smooth_images(calib_count, size, seed=2).numpy()]
-    return model, to_deployment(model), calibration
+    return model, to_deployment(model), calibration, smooth_images(4, size, seed=3).numpy()
 
 
 def speed(args) -> dict:
@@ -63,7 +74,7 @@ def speed(args) -> dict:
     from compress.macs import total_macs
     from compress.onnx_util import export_onnx
 
-    model, deployed, calibration = _setup(args.model, args.size, args.calibration)
+    model, deployed, calibration, _ = _setup(args.model, args.size, args.calibration, args.toy)
     out = Path(args.out or tempfile.mkdtemp(prefix="prnet-speed-"))
     low_rank = svd.apply(deployed, replace(svd.parse_svd_spec(args.svd), input_size=args.size))
     files = {
@@ -88,7 +99,7 @@ def int8_settings(args) -> dict:
     from compress.latency import compare_onnx, runtime_callable
     from compress.onnx_util import export_onnx
 
-    _, deployed, calibration = _setup(args.model, args.size, args.calibration)
+    _, deployed, calibration, test = _setup(args.model, args.size, args.calibration, args.toy)
     out = Path(args.out or tempfile.mkdtemp(prefix="prnet-int8-"))
     fp32 = export_onnx(deployed, out / "deploy.onnx", args.size)
     settings = {
@@ -100,7 +111,6 @@ def int8_settings(args) -> dict:
     files = {"fp32": fp32}
     for name, config in settings.items():
         files[name] = int8.quantize_onnx(fp32, out / f"{name.split()[0]}.onnx", config, calibration).path
-    test = smooth_images(4, args.size, seed=3).numpy()
     with torch.no_grad():
         reference = deployed(torch.from_numpy(test)).numpy()
     deviation = {}
@@ -116,18 +126,60 @@ def int8_settings(args) -> dict:
     return {"deviation": deviation, "timings": {k: v.to_dict() for k, v in timings.items()}, "failures": failures}
 
 
+def toy_report(args) -> dict:
+    """The full `prnet compress` pipeline on the toy teacher/student made by compress.toy_teacher (GPU)."""
+    from compress import svd
+    from compress.checkpoint import load_compressed
+    from compress.fp16 import Fp16Config
+    from compress.int8 import Int8Config
+    from compress.pipeline import CompressConfig, Student, compress_model
+    from compress.toy_teacher import ToyData, load_parts, toy_layout
+    from export.deploy import to_deployment
+    from prnet.checkpoint import LoadedModel
+
+    layout = toy_layout(args.size)
+    model = load_parts(args.toy, args.model, args.size)
+    loaded = LoadedModel(model=model, config=model.config, layout=layout, meta={"toy": True})
+    train, val = ToyData(layout, args.calibration, seed=1), ToyData(layout, args.val, seed=2)
+    int8_config = Int8Config(calibration_count=args.calibration, reduce_range=args.reduce_range)
+    config = CompressConfig(int8=int8_config, fp16=Fp16Config() if args.fp16 else None, val_count=args.val,
+                            latency_repeats=args.repeats)
+    student = None
+    if args.student:
+        compressed = load_compressed(Path(args.toy) / "student.pt")
+        spec = compressed.meta.get("svd", args.svd)
+        svd_config = replace(svd.parse_svd_spec(spec), input_size=args.size)
+        config = replace(config, svd=svd_config)
+        plan = svd.apply(to_deployment(model), svd_config)  # deterministic: the same plan, for the layer table
+        plan.model = compressed.model
+        student = Student(model=compressed.model, svd=plan)
+    report = compress_model(loaded, train, val, config, args.out or tempfile.mkdtemp(prefix="prnet-toy-"),
+                            student=student, extra_report={"toy": True})
+    timings = {f"{row['variant']}@{rt}": {"median_ms": cell.get("median_ms", float("nan")),
+                                          "ratio_to_baseline": cell.get("speedup_vs_original_ort", float("nan")),
+                                          "nme": cell.get("accuracy", {}).get("nme68_2d")}
+               for row in report["variants"] for rt, cell in row["runtimes"].items()}
+    return {"timings": timings, "failures": {}, "reference": report["reference_fp32_torch"]}
+
+
 def print_table(result: dict) -> None:
     for name, timing in result["timings"].items():
         extra = result.get("deviation", {}).get(name, {})
         dev = f"  dev mean {extra['mean_px']:.3f} px max {extra['max_px']:.2f} px" if "mean_px" in extra else ""
-        print(f"{name:40s} {timing['median_ms']:8.1f} ms  x{timing['ratio_to_baseline']:.2f}{dev}")
+        nme = f"  NME {timing['nme']:.3f}" if timing.get("nme") is not None else ""
+        print(f"{name:40s} {timing['median_ms']:8.1f} ms  x{timing['ratio_to_baseline']:.2f}{dev}{nme}")
     for name, reason in result["failures"].items():
         print(f"{name:40s} FAILED {reason}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("experiment", choices=("speed", "int8-settings"))
+    parser.add_argument("experiment", choices=("speed", "int8-settings", "toy-report"))
+    parser.add_argument("--toy", default=None, help="toy-report: folder from compress.toy_teacher (teacher.part*.pt)")
+    parser.add_argument("--student", action="store_true", help="toy-report: use its SVD student.pt")
+    parser.add_argument("--val", type=int, default=32)
+    parser.add_argument("--fp16", action="store_true")
+    parser.add_argument("--reduce-range", action="store_true")
     parser.add_argument("--model", default="prnet")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--svd", default="macs:0.25")
@@ -139,7 +191,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    result = speed(args) if args.experiment == "speed" else int8_settings(args)
+    experiments = {"speed": speed, "int8-settings": int8_settings, "toy-report": toy_report}
+    result = experiments[args.experiment](args)
     result["seconds"] = time.perf_counter() - started
     print_table(result)
     if args.json:

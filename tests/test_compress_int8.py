@@ -125,3 +125,20 @@ def test_fp16_onnx_runs_with_float32_io(deployed, images, tmp_path, network):
     assert out.dtype == np.float32 and out.shape == reference.shape
     if network == "tame":  # the random PRNet is chaotic: FP16 rounding moves it by pixels
         assert np.abs(out - reference).mean() < 0.005 * reference.std()
+
+
+@pytest.mark.parametrize("backend", [pytest.param("xnnpack", marks=pytest.mark.slow), "x86"])  # executorch import: ~15 s
+def test_pt2e_quantizes_all_but_the_float_layers(images, backend):
+    from compress import pt2e
+
+    model = TameNet().eval()
+    quantized = pt2e.apply(model, pt2e.Pt2eConfig(backend=backend), loop_over(images), input_size=SIZE)
+    assert pt2e.float_module_names(model, pt2e.Pt2eConfig()) == ["stem.0", "tail"]
+    ops = [str(n.target) for n in quantized.graph.nodes if n.op == "call_function"]
+    assert any("quantize_per_tensor" in op for op in ops) and any("dequantize_per_channel" in op for op in ops)
+    with torch.no_grad():
+        reference, out = model(images[:2]), quantized(images[:2])
+    error = (out - reference).abs().mean().item()
+    assert 0 < error < 0.03 * reference.std().item()
+    with pytest.raises(PrnetInputError):
+        pt2e.Pt2eConfig(backend="coreml")
