@@ -51,7 +51,7 @@ def dataset_format(root: Path) -> str:
         return "aflw2000"
     raise PrnetInputError(
         f"{root}: not a dataset prnet can evaluate on: expected a prnet dataset (manifest.json; make one with "
-        "`prnet data synth` or `prnet data 300wlp`) or the AFLW2000-3D folder (images + .mat files)"
+        "`prnet data synth`, `prnet data 300wlp` or `prnet data folder`) or the AFLW2000-3D folder (images + .mat files)"
     )
 
 
