@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 from pathlib import Path
 from typing import Callable
 
@@ -63,10 +64,11 @@ def benchmark(
         raise PrnetInputError(f"--samples must be at least 1, got {samples}")
     model_path = Path(model) if model is not None else default_model_path()
     loaded = load_model(model_path)
-    validation = bench_data.validation_set(data, samples)
+    validation = bench_data.validation_set(data, samples, int(loaded.config.input_size))
     out_dir = Path(out) if out is not None else default_out_dir()
     log(f"benchmarking {model_path} on {len(validation)} samples of {validation.source}; writing {out_dir}")
 
+    @functools.lru_cache(maxsize=1)  # int8 and svd+int8 share one set of calibration images
     def calibration():
         return bench_data.calibration_images(data, max(samples, 32), validation)
 

@@ -1,14 +1,17 @@
 """The registered backends (name -> BackendSpec): how a built variant becomes an artifact and a Runner.
 
 torch runs the variant's PyTorch module through prnet's TorchRunner (the artifact is its state dict).
-The other runtimes export the variant with `export/` and load the file with `export.runners.load_runner`,
-the same path `prnet predict` takes, so the benchmark measures what users deploy.
+The other runtimes export the variant with `export/`'s exporter for their format (export.formats, one spec
+per format) and load the file with `export.runners.load_runner`, the path `prnet predict` takes, so the
+benchmark measures the artifacts users deploy. INT8 rows use compress/'s QDQ model (ONNX Runtime, OpenVINO)
+or PT2E with XNNPACK's quantizer (ExecuTorch), all calibrated on the same images.
 """
 
 from __future__ import annotations
 
-import platform
+import copy
 from pathlib import Path
+from typing import Any
 
 from bench.specs import BackendSpec, BenchContext, BuiltVariant, PreparedRow, Unavailable
 
@@ -29,31 +32,83 @@ def prepare_torch(variant: BuiltVariant, ctx: BenchContext) -> PreparedRow:
                           "CPU has no INT8 convolution path for it: see this variant's other rows")
     if variant.module is None:
         raise Unavailable(f"variant {variant.name} has no PyTorch form (only {', '.join(variant.files) or 'nothing'})")
+    module = variant.module
+    if variant.precision == "fp16":
+        from bench.variants import HalfPrecision
+
+        module = HalfPrecision(copy.deepcopy(module).eval())
     path = _artifact_path(ctx, variant, "torch", ".pt")
     with atomic_path(path) as tmp:
-        torch.save(variant.module.state_dict(), tmp)
+        torch.save(module.state_dict(), tmp)
 
     def load():
-        return TorchRunner.from_module(variant.module, ctx.layout, ctx.input_size, variant.output_scale,
+        return TorchRunner.from_module(module, ctx.layout, ctx.input_size, variant.output_scale,
                                        device="cpu", batch_size=ctx.batch, name=f"torch:{variant.name}")
 
     return PreparedRow(artifact=path, load=load)
 
 
-def _needs_macos() -> str | None:
-    return None if platform.system() == "Darwin" else "CoreML models run only on macOS (Core ML framework); " \
-        "export them here with `prnet export coreml` and benchmark on a Mac"
+# --- runtimes of export/ ---------------------------------------------------------------------------------
+def _exporter_options(variant: BuiltVariant, ctx: BenchContext, format_name: str, path: Path) -> dict[str, Any]:
+    """What export/'s exporter for `format_name` needs to make this variant (precision, QDQ file, quantizer)."""
+    options: dict[str, Any] = {"precision": variant.precision, "dynamic_batch": True}
+    if variant.precision != "int8":
+        return options
+    if format_name == "executorch":  # PyTorch-native INT8: PT2E with XNNPACK's quantizer, same calibration images
+        from export.executorch_export import xnnpack_int8_hook
+
+        images, _ = ctx.calibration_images()
+        return {"precision": "int8", "quantize": xnnpack_int8_hook(images)}
+    if "onnx" not in variant.files:
+        raise Unavailable(f"variant {variant.name} has no quantized ONNX model for {format_name}")
+    return {**options, "onnx": str(variant.files["onnx"])}
 
 
-def _needs_cuda() -> str | None:
-    try:
-        import torch
+def _export_int8_onnx(variant: BuiltVariant, tmp: Path, metadata) -> list[str]:
+    """A QDQ model made by compress/ gets export/'s metadata so `load_runner` reads it like any export."""
+    import onnx
 
-        if torch.cuda.is_available():
-            return None
-    except ImportError:
-        pass
-    return "TensorRT needs an NVIDIA GPU with CUDA (none visible here) and the `tensorrt` package"
+    from export.onnx_export import attach_metadata, save_onnx
+
+    save_onnx(attach_metadata(onnx.load(str(variant.files["onnx"])), metadata), tmp)
+    return [f"QDQ INT8 model from compress/ ({variant.files['onnx'].name})"]
+
+
+def export_backend(name: str, format_name: str, description: str) -> BackendSpec:
+    """A backend that exports the variant with export/'s `format_name` exporter and loads it with load_runner."""
+
+    def check() -> str | None:
+        from export.formats import get_format
+
+        return get_format(format_name).can_run_here()
+
+    def prepare(variant: BuiltVariant, ctx: BenchContext) -> PreparedRow:
+        from export.formats import get_format, resolve
+        from export.metadata import metadata_for
+        from export.runners import load_runner
+        from prnet.io import atomic_path
+
+        spec = get_format(format_name)
+        if variant.precision not in spec.precisions:
+            raise Unavailable(f"export/ makes {format_name} models in {', '.join(spec.precisions)}, "
+                              f"not {variant.precision}")
+        path = _artifact_path(ctx, variant, name, spec.suffix)
+        options = _exporter_options(variant, ctx, format_name, path)
+        metadata = metadata_for(ctx.loaded, format_name, variant.precision,
+                                {k: v for k, v in options.items() if isinstance(v, (str, int, float, bool))},
+                                source=f"prnet bench variant {variant.name}")
+        metadata.output_scale = variant.output_scale  # the fp32/fp16 rows export the original graph ([0, 1] out)
+        with atomic_path(path, suffix=spec.suffix) as tmp:
+            if format_name == "onnx" and variant.precision == "int8":
+                notes = _export_int8_onnx(variant, tmp, metadata)
+            else:
+                notes = resolve(spec.exporter)(variant.module, tmp, metadata, options) or []
+        threads = {"threads": ctx.threads} if format_name in ("onnx", "openvino") else {}
+        if not threads:
+            notes = list(notes) + [f"{name} runner takes no thread count: it uses its runtime's default pool"]
+        return PreparedRow(artifact=path, load=lambda: load_runner(path, **threads), notes=list(notes))
+
+    return BackendSpec(name, description, prepare, requires=("export.formats", "export.runners"), check=check)
 
 
 BACKENDS: dict[str, BackendSpec] = {
@@ -61,6 +116,10 @@ BACKENDS: dict[str, BackendSpec] = {
     for spec in [
         BackendSpec("torch", "PyTorch eager on CPU (prnet.runner.TorchRunner)", prepare_torch,
                     requires=("torch", "prnet.runner")),
+        export_backend("onnxruntime", "onnx", "ONNX Runtime, CPU execution provider"),
+        export_backend("openvino", "openvino", "OpenVINO IR on the CPU plugin (latency hint)"),
+        export_backend("executorch", "executorch", "ExecuTorch with the XNNPACK delegate"),
+        export_backend("tensorrt", "tensorrt", "TensorRT engine on an NVIDIA GPU"),
+        export_backend("coreml", "coreml", "Core ML mlprogram (macOS)"),
     ]
 }
-DEFAULT_BACKENDS = ["torch", "onnxruntime", "openvino", "executorch", "tensorrt", "coreml"]

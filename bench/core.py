@@ -232,7 +232,7 @@ def run_benchmark(
                  "layout_id": data.layout.layout_id},
         "settings": {"variants": [v.name for v in variants], "backends": [b.name for b in backends],
                      "threads": settings.threads, "threads_pinned": threads, "batch": settings.batch,
-                     "iters": settings.iters, "rounds": settings.rounds, "warmup": settings.warmup,
+                     "iters": settings.iters, "rounds": min(settings.rounds, settings.iters), "warmup": settings.warmup,
                      "throughput_iters": settings.throughput_iters},
         "machine": measure.machine_info(),
         "memory_method": measure.MEMORY_METHOD,

@@ -67,30 +67,32 @@ def load_dataset(root: str | Path, limit: int) -> ValidationSet:
     return from_samples(samples, read_layout(root), source=str(root))
 
 
-def synthetic_set(count: int, seed: int) -> ValidationSet:
+def synthetic_set(count: int, seed: int, size: int = 256) -> ValidationSet:
     """`count` faces rendered by prnet's synthetic engine with `seed` (deterministic, nothing on disk)."""
     try:
-        from prnet.data.synth import render_samples  # the synthetic engine (issue 3)
-        from prnet.geometry.layout import default_layout
+        from prnet.data.synth.render import SynthConfig, load_assets, render_sample
     except ImportError as err:
         raise PrnetInputError(
             f"the built-in validation set needs prnet's synthetic engine, which is not importable here ({err}); "
             "pass --data DIR with a dataset made by `prnet data synth` or `prnet data 300wlp`"
         ) from err
-    samples = render_samples(count, seed=seed)
-    return from_samples(samples, default_layout(), source=f"synthetic(seed={seed}, n={count})")
+    assets, config = load_assets(), SynthConfig(image_size=size)
+    samples = [render_sample(index, seed, config, assets) for index in range(count)]
+    return from_samples(samples, assets.layout, source=f"synthetic(seed={seed}, n={count})")
 
 
-def validation_set(data: str | Path | None, count: int) -> ValidationSet:
-    return load_dataset(data, count) if data is not None else synthetic_set(count, VALIDATION_SEED)
+def validation_set(data: str | Path | None, count: int, size: int = 256) -> ValidationSet:
+    return load_dataset(data, count) if data is not None else synthetic_set(count, VALIDATION_SEED, size)
 
 
-def calibration_images(data: str | Path | None, count: int, validation: ValidationSet) -> tuple[np.ndarray, str]:
+def calibration_images(data: str | Path | None, count: int, validation: ValidationSet
+                       ) -> tuple[np.ndarray, str]:
     """INT8 calibration images and where they come from: synthetic faces of another seed; with --data, the
     samples after the evaluated ones. Only when nothing else exists, the evaluated images themselves."""
     if data is None:
         try:
-            return synthetic_set(count, CALIBRATION_SEED).images, f"synthetic, seed {CALIBRATION_SEED}"
+            images = synthetic_set(count, CALIBRATION_SEED, validation.input_size).images
+            return images, f"synthetic faces, seed {CALIBRATION_SEED}"
         except PrnetInputError:
             return validation.images, "the evaluation images themselves (no synthetic engine here)"
     from prnet.data.format import list_samples, read_manifest, read_sample

@@ -100,6 +100,10 @@ def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
 
 
+def _px(value: float) -> str:
+    return f"{value:.3f}" if value < 10 else f"{value:.1f}"
+
+
 def _get(row: Mapping, group: str, key: str):
     return (row.get(group) or {}).get(key)
 
@@ -124,7 +128,7 @@ COLUMNS: list[tuple[str, Any]] = [
     ("dense %", lambda r: _fmt(_get(r, "accuracy", "dense_nme"), ".3f")),
     ("dNME2D", lambda r: _fmt(_get(r, "accuracy", "delta_nme68_2d"), "+.3f")),
     ("dev px max/mean", lambda r: "-" if r.get("deviation_px") is None else
-        f"{r['deviation_px']['max']:.3f}/{r['deviation_px']['mean']:.3f}"),
+        f"{_px(r['deviation_px']['max'])}/{_px(r['deviation_px']['mean'])}"),
 ]
 
 
@@ -133,7 +137,7 @@ def roofline_cells(report: Mapping) -> dict[str, str] | None:
     if not roof or roof.get("latency_ms") is None:
         return None
     return {
-        "row": f"roofline ({roof['peak_gmacs']:.1f} GMAC/s sgemm)",
+        "row": "roofline",
         "status": "ref",
         "GMACs": _fmt(roof["macs"] / 1e9, ".3f"),
         "p50 ms": _fmt(roof["latency_ms"], ".2f"),
@@ -155,12 +159,21 @@ def settings_line(report: Mapping) -> str:
         f"threads {s['threads']}, batch-1 latency over {s['iters']} timed calls per row in {s['rounds']} "
         f"interleaved rounds after {s['warmup']} warm-up calls, throughput at batch {s['batch']}; "
         f"accuracy on {report['data']['num_samples']} samples of {report['data']['source']}; "
-        f"reference row {report.get('reference_row') or '-'}"
+        f"reference row {report.get('reference_row') or '-'}; roofline = FP32 MACs / measured sgemm peak "
+        f"{(report.get('roofline') or {}).get('peak_gmacs') or 0:.1f} GMAC/s"
     )
 
 
 def problem_lines(report: Mapping) -> list[str]:
-    return [f"{row['name']}: {row['status']}: {row['reason']}" for row in report["rows"] if row["status"] != "ok"]
+    """One line per distinct (status, reason), naming every row it applies to (a missing runtime is one line)."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for row in report["rows"]:
+        if row["status"] != "ok":
+            reason = row["reason"] or ""
+            for prefix in (f"backend {row['backend']}: ", f"variant {row['variant']}: "):
+                reason = reason[len(prefix):] if reason.startswith(prefix) else reason
+            groups.setdefault((row["status"], reason), []).append(row["name"])
+    return [f"{', '.join(names)}: {status}: {reason}" for (status, reason), names in groups.items()]
 
 
 def to_markdown(report: Mapping) -> str:
@@ -191,20 +204,48 @@ def to_markdown(report: Mapping) -> str:
     return "\n".join(out) + "\n"
 
 
+# The terminal table leaves out what only fits in the files (params, p90, memory, 3D and dense NME) so that it
+# stays readable at ~100 columns; numbers wrap instead of being cut.
+TERMINAL_HEADERS = ("row", "status", "size MB", "GMACs", "p50 ms", "p99 ms", "img/s@B", "NME2D %", "dNME2D",
+                    "dev px max/mean")
+DROP_FIRST = ("p99 ms", "GMACs", "img/s@B", "size MB", "dNME2D")  # on narrow terminals, in this order
+SHORT_STATUS = {"unavailable": "n/a", "failed": "FAIL"}
+
+
 def print_table(report: Mapping, console=None) -> None:
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
     console = console or Console()
-    table = Table(title=f"prnet bench: {report['model']['name']}", caption=settings_line(report))
-    for header, _ in COLUMNS:
-        table.add_column(header, justify="left" if header in ("row", "status") else "right", no_wrap=header == "row")
-    styles = {"ok": None, "unavailable": "yellow", "failed": "red", "ref": "dim"}
-    for cells in table_rows(report):
-        table.add_row(*cells, style=styles.get(cells[1].rstrip("*")))
+    table = Table(title=f"prnet bench: {report['model']['name']}", caption=settings_line(report), box=box.SIMPLE_HEAD,
+                  padding=(0, 1), pad_edge=False)
+    lines = table_rows(report)
+    for cells in lines:
+        status = cells[1].rstrip("*")
+        cells[1] = SHORT_STATUS.get(status, status) + ("*" if cells[1].endswith("*") else "")
+    headers = [header for header, _ in COLUMNS]
+    # a column is as wide as its widest number or its header; numbers are never cut, so on a narrow terminal
+    # whole columns are left out instead (they are all in report.md)
+    widths = {h: max([len(cells[i]) for cells in lines] + [len(h)]) for i, h in enumerate(headers)}
+    shown = [h for h in TERMINAL_HEADERS]
+    for header in DROP_FIRST:
+        if sum(widths[h] + 2 for h in shown) + 4 <= console.width:
+            break
+        shown.remove(header)
+    index = [headers.index(h) for h in shown]
+    for i in index:
+        table.add_column(headers[i], justify="left" if headers[i] in ("row", "status") else "right",
+                         min_width=widths[headers[i]], overflow="fold")
+    styles = {"ok": None, "n/a": "yellow", "FAIL": "red", "ref": "dim"}
+    for cells in lines:
+        table.add_row(*[cells[i] for i in index], style=styles.get(cells[1].rstrip("*")))
     console.print(table)
+    console.print("  * = on the Pareto front (p50 latency vs NME2D); n/a = unavailable here; all columns: report.md",
+                  style="dim", highlight=False)
     for line in problem_lines(report):
-        console.print(f"  {line}", style="yellow" if ": unavailable:" in line else "red", markup=False)
+        console.print(f"  {line}", style="yellow" if ": unavailable: " in line else "red", markup=False,
+                      highlight=False)
 
 
 def plot_latency_vs_nme(report: Mapping, path: Path) -> bool:

@@ -44,19 +44,12 @@ class HalfPrecision(nn.Module):
 
 
 def build_fp16(ctx: BenchContext) -> BuiltVariant:
-    """Weights and activations in float16. x86 CPUs have no fast FP16 math: this row shows the accuracy cost
-    (and the size) that GPUs, CoreML and TensorRT pay for their FP16 speed, not a CPU speed-up."""
+    """Float16 weights and compute. The module stays float32 here: each backend converts it its own way (torch:
+    `HalfPrecision`; ONNX/OpenVINO/CoreML/TensorRT: their exporters' FP16 paths). x86 CPUs have no fast FP16
+    math: this row shows the accuracy and size that GPUs, CoreML and TensorRT trade for their FP16 speed."""
     params, macs, notes = _cost(ctx.loaded.model, ctx.input_size)
-    module = HalfPrecision(copy.deepcopy(ctx.loaded.model).eval())
-    files = {}
-    if not missing_module("compress.fp16") and not missing_module("export.deploy"):  # FP16 ONNX for the runtimes
-        from compress.fp16 import Fp16Config, apply
-
-        ctx.workdir.mkdir(parents=True, exist_ok=True)
-        files["onnx"] = apply(deployment_form(ctx), Fp16Config(), ctx.workdir / "fp16.onnx", ctx.input_size)
-        files["onnx"].with_name("fp16.fp32.onnx").unlink(missing_ok=True)
-    return BuiltVariant("fp16", "fp16", module=module, output_scale=float(ctx.loaded.config.output_scale),
-                        files=files, params=params, macs=macs, notes=notes)
+    return BuiltVariant("fp16", "fp16", module=ctx.loaded.model.eval(),
+                        output_scale=float(ctx.loaded.config.output_scale), params=params, macs=macs, notes=notes)
 
 
 # --- compressed variants (compress/), all on the deployment form (export.deploy: BN folded, plain convs) --

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 import typer
@@ -72,3 +73,39 @@ def test_bench_input_errors_exit_2(app, assets, tmp_path, args, message):
     result = CliRunner().invoke(app, base + args)
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split())
+
+
+def test_bench_real_backends_and_compressed_variants(app, assets, tmp_path):
+    """fp32/deploy/int8 through torch and ONNX Runtime (export/ + compress/): rows by name, honest statuses."""
+    pytest.importorskip("onnxruntime")
+    model, data = assets
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["--model", str(model), "--data", str(data), "--variants", "fp32,deploy,int8",
+                                      "--backends", "torch,onnxruntime,coreml", "--out", str(out), *FAST])
+    assert result.exit_code == 0, result.output
+    rows = {row["name"]: row for row in json.loads((out / "report.json").read_text())["rows"]}
+    for name in ("fp32/torch", "fp32/onnxruntime", "deploy/torch", "deploy/onnxruntime", "int8/onnxruntime"):
+        assert rows[name]["status"] == "ok", (name, rows[name]["reason"])
+        assert rows[name]["size_bytes"] > 0 and rows[name]["latency_ms"]["n"] == 2
+    # the deployment rewrite and the ONNX export are exact to float rounding; INT8 is not (but it ran)
+    for name in ("fp32/onnxruntime", "deploy/torch", "deploy/onnxruntime"):
+        assert rows[name]["deviation_px"]["max"] < 0.05, (name, rows[name]["deviation_px"])
+    assert rows["int8/onnxruntime"]["size_bytes"] < rows["fp32/onnxruntime"]["size_bytes"]
+    assert rows["int8/torch"]["status"] == "unavailable" and "QDQ" in rows["int8/torch"]["reason"]
+    if sys.platform != "darwin":
+        assert all(rows[f"{v}/coreml"]["status"] == "unavailable" for v in ("fp32", "deploy", "int8"))
+
+
+def test_registries_are_consistent():
+    """Every registered variant/backend is found by its own name and says plainly whether it runs here."""
+    from bench.backends import BACKENDS
+    from bench.specs import unavailable_reason
+    from bench.variants import VARIANTS
+
+    for registry in (VARIANTS, BACKENDS):
+        for name, spec in registry.items():
+            assert spec.name == name and spec.description
+            reason = unavailable_reason(spec)
+            assert reason is None or (isinstance(reason, str) and reason)
+    assert "fp32" in VARIANTS and "torch" in BACKENDS
+    assert unavailable_reason(VARIANTS["fp32"]) is None and unavailable_reason(BACKENDS["torch"]) is None
