@@ -115,6 +115,14 @@ FORMATS: tuple[ExportFormat, ...] = (
         precisions=("fp16", "fp32"), description="Core ML mlprogram (.mlpackage), image input",
     ),
     ExportFormat(
+        name="tflite", suffix=".tflite", exporter="export.tflite_export:export_tflite",
+        runner="export.runners:TFLiteRunner", requires=("litert_torch", "ai_edge_litert"),
+        runtime=("ai_edge_litert",),
+        install="pip install litert-torch torch==2.13.0 in a separate virtual environment (python -m venv "
+                "--system-site-packages): it pins older typing-extensions/pydantic; running needs only ai-edge-litert",
+        description="TFLite / LiteRT flatbuffer (Android, embedded), XNNPACK delegate",
+    ),
+    ExportFormat(
         name="tensorrt", suffix=".engine", extra_suffixes=(".plan",), exporter="export.tensorrt_export:export_tensorrt",
         runner="export.runners:TensorRTRunner", requires=("tensorrt", "onnx", "onnxslim"),
         runtime=("tensorrt",),

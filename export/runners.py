@@ -1,6 +1,6 @@
 """Runners for exported models, behind prnet.runner's Runner interface, and `load_runner(path)`.
 
-    runner = load_runner("face.onnx")          # or .pt, *_openvino/, .xml, .pte, .engine, .mlpackage
+    runner = load_runner("face.onnx")          # or .pt, *_openvino/, .xml, .pte, .engine, .mlpackage, .tflite
     maps = runner(images)                      # (B, S, S, 3) RGB in [0, 1] -> (B, S, S, 3) crop pixels
 
 Every artifact carries its metadata (input size, output scale, UV layout), so the path is all a runner needs.
@@ -172,6 +172,31 @@ class ExecuTorchRunner(ExportedRunner):
         import torch
 
         return self.method.execute([torch.from_numpy(batch)])[0].numpy()
+
+
+class TFLiteRunner(ExportedRunner):
+    """TFLite / LiteRT interpreter (ai-edge-litert, XNNPACK delegate on CPU)."""
+
+    def __init__(self, path: str | os.PathLike, threads: int = DEFAULT_THREADS, **_: Any):
+        from ai_edge_litert.interpreter import Interpreter
+
+        from export.tflite_export import read_tflite_metadata
+
+        path = Path(path)
+        self._setup(path, read_tflite_metadata(path), "tflite")
+        try:
+            self.interpreter = Interpreter(model_path=str(path), num_threads=threads or None)
+            self.interpreter.allocate_tensors()
+        except (RuntimeError, ValueError) as err:
+            raise PrnetInputError(f"{path}: the TFLite interpreter cannot load this model ({err})") from err
+        self.input_index = self.interpreter.get_input_details()[0]["index"]
+        self.output_index = self.interpreter.get_output_details()[0]["index"]
+        self.fixed_batch = int(self.interpreter.get_input_details()[0]["shape"][0])
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        self.interpreter.set_tensor(self.input_index, batch)
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self.output_index).copy()
 
 
 class CoreMLRunner(ExportedRunner):

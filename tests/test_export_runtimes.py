@@ -33,7 +33,7 @@ def test_formats_are_data_found_by_name():
     assert format_for_path(Path("a/model.engine")).name == "tensorrt"
     assert format_for_path(Path("x.mlpackage")).name == "coreml"
     with pytest.raises(KeyError, match="known"):
-        get_format("tflite")
+        get_format("torchscript")
 
 
 @pytest.mark.skipif(not module_available("openvino"), reason="openvino is not installed")
@@ -90,6 +90,23 @@ def test_executorch_xnnpack_fp32(checkpoint, tmp_path):
 def test_executorch_int8_without_hook_is_refused(checkpoint, tmp_path):
     with pytest.raises(PrnetInputError, match="quantizer hook"):
         export_model("executorch", checkpoint, tmp_path / "q.pte", precision="int8")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not module_available("litert_torch"), reason="litert-torch is not installed (it needs its own "
+                    "virtual environment: see export/tflite_export.py)")
+def test_tflite_fp32_with_embedded_metadata(checkpoint, tmp_path):
+    result = export_model("tflite", checkpoint, tmp_path / "m.tflite", parity_count=2, latency_runs=0)
+    assert result.max_deviation_px < 1e-3
+    runner = load_runner(result.path)
+    assert runner.layout.layout_id == load_model(checkpoint).layout.layout_id
+    assert runner(procedural_images(2, 128)).shape == (2, 128, 128, 3)
+
+
+@pytest.mark.skipif(module_available("litert_torch"), reason="litert-torch is installed")
+def test_tflite_missing_says_how_to_install(checkpoint, tmp_path):
+    with pytest.raises(ExportUnavailable, match="litert-torch.*virtual environment"):
+        export_model("tflite", checkpoint, tmp_path / "m.tflite")
 
 
 @pytest.mark.skipif(HAS_TENSORRT, reason="tensorrt is installed: the unavailable path cannot be tested")

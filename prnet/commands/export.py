@@ -1,4 +1,4 @@
-"""`prnet export <format>`: a checkpoint to ONNX, OpenVINO, Core ML, ExecuTorch or TensorRT, each verified.
+"""`prnet export <format>`: a checkpoint to ONNX, OpenVINO, Core ML, ExecuTorch, TFLite or TensorRT, verified.
 
 Thin commands: they parse options and call `export.api.export_model`, which writes the deployment form
 (BN folded, transposed convs as plain convs, output in pixels) atomically, checks it against the FP32
@@ -25,7 +25,7 @@ DATA = typer.Option(None, "--data", help="Real inputs for the parity check (and 
                     "dataset directory, an image folder or an image. Default: procedural images.")
 PARITY_IMAGES = typer.Option(8, "--parity-images", help="How many images the parity check uses.")
 TOLERANCE = typer.Option(None, "--tolerance", help="Max |diff| in pixels allowed (default per precision: fp32 "
-                         "0.05, fp16 4, int8 24; mean 1/10 of it).")
+                         "0.05, fp16 4, int8 16; mean 1/10 of it).")
 NO_PARITY = typer.Option(False, "--no-parity", help="Skip the parity check (not recommended).")
 KEEP = typer.Option(False, "--keep-on-mismatch", help="Keep the artifact even when parity fails (exit code 1).")
 LATENCY_RUNS = typer.Option(10, "--latency-runs", help="Batch-1 runs for the latency median (0: skip).")
@@ -218,6 +218,18 @@ def tensorrt_command(
                                                            load_model(model).config.input_size)
     run_export("tensorrt", model, out, precision, options, data, parity_images, tolerance, no_parity,
                keep_on_mismatch, latency_runs, upsample)
+
+
+@export_app.command("tflite")
+def tflite_command(
+    model: Path = MODEL, out: Optional[Path] = OUT,
+    data: Optional[Path] = DATA, parity_images: int = PARITY_IMAGES, tolerance: Optional[float] = TOLERANCE,
+    no_parity: bool = NO_PARITY, keep_on_mismatch: bool = KEEP, latency_runs: int = LATENCY_RUNS,
+    upsample: str = UPSAMPLE,
+) -> None:
+    """TFLite / LiteRT FP32 flatbuffer via litert-torch (install it in its own venv: see export/tflite_export.py)."""
+    run_export("tflite", model, out, "fp32", {}, data, parity_images, tolerance, no_parity, keep_on_mismatch,
+               latency_runs, upsample)
 
 
 @export_app.command("all")
