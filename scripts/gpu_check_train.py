@@ -88,7 +88,7 @@ def main() -> None:
         return f"loss {r['losses'][0]:.4f} -> {r['losses'][-1]:.4f}"
 
     def auto_precision():
-        r = run_train(out / "auto", data=str(data))
+        r = run_train(out / "auto", data=str(data), precision="auto")
         expected = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
         assert r["resolved"]["precision"] == expected, r["resolved"]
         return f"auto -> {expected}"

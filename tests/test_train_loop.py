@@ -53,6 +53,7 @@ def test_training_reduces_validation_loss_and_writes_the_run(tmp_path, data):
     assert loaded.meta["train_config"]["max_steps"] == 40
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_gives_the_same_curve(tmp_path, data):
     settings = dict(data=str(data), max_steps=30, save_every=5, eval_every=10, keep_last=2, val_fraction=0.2, **TINY)
     train(make_config("cpu-tiny", out_dir=str(tmp_path / "straight"), **settings))
@@ -78,6 +79,7 @@ def test_resume_after_sigkill_gives_the_same_curve(tmp_path, data):
     assert losses(killed) == losses(tmp_path / "straight")
 
 
+@pytest.mark.slow
 def test_ddp_two_cpu_processes_agree(tmp_path, data):
     script = tmp_path / "ddp_train.py"
     script.write_text(

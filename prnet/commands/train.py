@@ -10,7 +10,7 @@ import typer
 
 def train_command(
     data: Optional[str] = typer.Option(None, "--data", help="Dataset directory in prnet's format, or 'synth' for on-the-fly synthetic faces."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="full (GPU, the paper's recipe), cpu-small (~10 min on 2 cores), cpu-tiny (smoke test)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="full (GPU, the paper's recipe), cpu-small (minutes on 2 CPU cores), cpu-tiny (smoke test)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory (config, metrics, TensorBoard, checkpoints). Default runs/prnet."),
     resume: Optional[str] = typer.Option(None, "--resume", help="Checkpoint to continue exactly from, or 'auto' for the latest in --out. Other options then default to the checkpoint's."),
     model: Optional[str] = typer.Option(None, "--model", help="Model name: prnet, prnet-half, prnet-quarter."),
