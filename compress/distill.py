@@ -71,8 +71,10 @@ def finetune(
     output_scale: float,
     config: DistillConfig,
     log: Callable[[str], None] = lambda line: None,
+    evaluate: Callable[[nn.Module], dict] | None = None,
 ) -> list[dict]:
-    """Train `student` in place for `config.steps` steps; returns the loss history (one entry per log)."""
+    """Train `student` in place for `config.steps` steps; returns the loss history (one entry per log).
+    `evaluate(student)` (e.g. validation NME), when given, runs at every log step and joins the history."""
     device = torch.device(config.device)
     student.to(device).train().requires_grad_(True)
     teacher.to(device).eval().requires_grad_(False)
@@ -107,8 +109,12 @@ def finetune(
             count = (step % config.log_every) + 1
             entry = {"step": step + 1, "loss": running / count, "lr": learning_rate(step, config),
                      "seconds": time.perf_counter() - started}
+            if evaluate is not None:
+                entry.update(evaluate(student))
+                student.train()
             history.append(entry)
-            log(f"step {entry['step']}/{config.steps} loss {entry['loss']:.3e} lr {entry['lr']:.1e}")
+            log(f"step {entry['step']}/{config.steps} loss {entry['loss']:.3e} lr {entry['lr']:.1e}"
+                + "".join(f" {k} {v:.4g}" for k, v in entry.items() if k not in ("step", "loss", "lr", "seconds")))
             running = 0.0
     student.eval().requires_grad_(False)
     return history

@@ -23,8 +23,9 @@ MapsFn = Callable[[np.ndarray], np.ndarray]
 
 def torch_maps(module: nn.Module) -> MapsFn:
     def run(images: np.ndarray) -> np.ndarray:
+        device = next(module.parameters()).device
         with torch.inference_mode():
-            return module.eval()(torch.from_numpy(images)).float().numpy()
+            return module.eval()(torch.from_numpy(images).to(device)).float().cpu().numpy()
 
     return run
 

@@ -85,8 +85,8 @@ def speed(args) -> dict:
     files["deploy-int8"] = int8.quantize_onnx(files["deploy-fp32"], out / "deploy.int8.onnx", Int8Config(), calibration).path
     files[f"svd({args.svd})-int8"] = int8.quantize_onnx(files[f"svd({args.svd})-fp32"], out / "svd.int8.onnx",
                                                          Int8Config(), calibration).path
-    timings, failures = compare_onnx(files, input_size=args.size, repeats=args.repeats,
-                                     baseline="original-fp32@onnxruntime")
+    timings, failures = compare_onnx(files, runtimes=tuple(args.runtimes.split(",")), input_size=args.size,
+                                     repeats=args.repeats, baseline="original-fp32@onnxruntime")
     macs = {"original": total_macs(model, args.size), "deploy": total_macs(deployed, args.size),
             "svd": total_macs(low_rank.model, args.size)}
     return {"macs": macs, "timings": {k: v.to_dict() for k, v in timings.items()}, "failures": failures,
@@ -115,14 +115,15 @@ def int8_settings(args) -> dict:
         reference = deployed(torch.from_numpy(test)).numpy()
     deviation = {}
     for name, path in files.items():
-        for runtime in ("onnxruntime", "openvino"):
+        for runtime in args.runtimes.split(","):
             try:
                 pred = runtime_callable(runtime, path)(test)
                 deviation[f"{name}@{runtime}"] = {"mean_px": float(np.abs(pred - reference).mean()),
                                                    "max_px": float(np.abs(pred - reference).max())}
             except Exception as err:
                 deviation[f"{name}@{runtime}"] = {"error": f"{type(err).__name__}: {str(err)[:200]}"}
-    timings, failures = compare_onnx(files, input_size=args.size, repeats=args.repeats, baseline="fp32@onnxruntime")
+    timings, failures = compare_onnx(files, runtimes=tuple(args.runtimes.split(",")), input_size=args.size,
+                                     repeats=args.repeats, baseline="fp32@onnxruntime")
     return {"deviation": deviation, "timings": {k: v.to_dict() for k, v in timings.items()}, "failures": failures}
 
 
@@ -143,7 +144,7 @@ def toy_report(args) -> dict:
     train, val = ToyData(layout, args.calibration, seed=1), ToyData(layout, args.val, seed=2)
     int8_config = Int8Config(calibration_count=args.calibration, reduce_range=args.reduce_range)
     config = CompressConfig(int8=int8_config, fp16=Fp16Config() if args.fp16 else None, val_count=args.val,
-                            latency_repeats=args.repeats)
+                            latency_repeats=args.repeats, runtimes=tuple(args.runtimes.split(",")))
     student = None
     if args.student:
         compressed = load_compressed(Path(args.toy) / "student.pt")
@@ -186,6 +187,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--calibration", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--runtimes", default="onnxruntime,openvino,openvino-bf16")
     parser.add_argument("--out", default=None, help="keep the ONNX files here (default: a temporary folder)")
     parser.add_argument("--json", default=None, help="write the results to this JSON file")
     args = parser.parse_args()

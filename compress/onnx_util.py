@@ -1,12 +1,11 @@
-"""ONNX plumbing for compression: export a (deployment-form) module, map ONNX convs back to module names,
-and stamp the metadata a runner needs to use a file on its own (input size, output scale, UV layout)."""
+"""ONNX plumbing for compression: export a (deployment-form) module and map ONNX convs back to module names.
+(The metadata a runner needs is the export area's: compress.pipeline.stamp_metadata.)"""
 
 from __future__ import annotations
 
 import fnmatch
 import warnings
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
@@ -70,22 +69,3 @@ def select_convs(model_proto, patterns: tuple[str, ...], thin_channels: int = 0)
         if any(fnmatch.fnmatchcase(module_name, p) for p in patterns) or min(cin, cout) <= thin_channels:
             chosen.append(node_name)
     return chosen
-
-
-def set_metadata(path: str | Path, metadata: dict[str, Any]) -> None:
-    """Add string metadata_props (JSON for non-strings) to an ONNX file, atomically."""
-    import json
-
-    import onnx
-
-    model = onnx.load(str(path))
-    existing = {p.key: p for p in model.metadata_props}
-    for key, value in metadata.items():
-        text = value if isinstance(value, str) else json.dumps(value)
-        if key in existing:
-            existing[key].value = text
-        else:
-            entry = model.metadata_props.add()
-            entry.key, entry.value = key, text
-    with atomic_path(path, suffix=".onnx") as tmp:
-        onnx.save(model, str(tmp))

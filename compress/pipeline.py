@@ -32,7 +32,7 @@ from compress.fp16 import Fp16Config
 from compress.int8 import Int8Config
 from compress.latency import RUNTIMES, compare_onnx, runtime_callable
 from compress.macs import layer_costs, total_params
-from compress.onnx_util import export_onnx, set_metadata
+from compress.onnx_util import export_onnx
 from compress.qat import QatConfig
 from compress.svd import SvdConfig, SvdResult
 
@@ -87,11 +87,18 @@ def build_student(teacher: nn.Module, train: Any, layout, output_scale: float, c
     return student
 
 
-def runner_metadata(config, layout) -> dict:
-    """What a runner needs from an ONNX file alone (the UV layout travels as OUT/layout.npz)."""
-    return {"prnet.format": "prnet-onnx", "prnet.input_size": int(config.input_size), "prnet.output_units": "pixels",
-            "prnet.output_scale": float(config.output_scale), "prnet.layout_id": layout.layout_id,
-            "prnet.layout_file": "layout.npz", "prnet.model_config": config.to_dict()}
+def stamp_metadata(path: Path, loaded, precision: str, settings: dict) -> None:
+    """The export area's metadata (input size, pixel output, UV layout...), so `export.runners.load_runner(path)`
+    and `prnet bench/predict/eval` take a compressed ONNX file on its own."""
+    import onnx
+
+    from export.metadata import metadata_for
+    from export.onnx_export import attach_metadata
+    from prnet.io import atomic_path
+
+    model = attach_metadata(onnx.load(str(path)), metadata_for(loaded, "onnx", precision, {"compress": settings}))
+    with atomic_path(path, suffix=".onnx") as tmp:
+        onnx.save_model(model, str(tmp))
 
 
 def export_variants(loaded, teacher: nn.Module, student: Student, config: CompressConfig, out: Path,
@@ -117,8 +124,9 @@ def export_variants(loaded, teacher: nn.Module, student: Student, config: Compre
     if config.fp16 is not None:
         variants["compressed-fp16"] = {"file": fp16_method.convert_onnx(fp32, out / "model.fp16.onnx", config.fp16),
                                        "dtype": "float16", "torch": student.model}
+    precisions = {"float32": "fp32", "int8": "int8", "float16": "fp16"}
     for entry in variants.values():
-        set_metadata(entry["file"], runner_metadata(loaded.config, loaded.layout))
+        stamp_metadata(entry["file"], loaded, precisions[entry["dtype"]], settings_dict(config))
     return variants
 
 

@@ -83,16 +83,39 @@ def make_quantizer(model: nn.Module, config: Pt2eConfig):
     return quantizer
 
 
-def apply(model: nn.Module, config: Pt2eConfig, forward_loop: Callable, input_size: int) -> torch.fx.GraphModule:
-    """Export `model`, insert observers, calibrate with `forward_loop(prepared)`, convert to a quantized graph."""
+def quantize_graph(graph_module: torch.fx.GraphModule, model: nn.Module, config: Pt2eConfig,
+                   forward_loop: Callable, static_batch: int | None = None) -> torch.fx.GraphModule:
+    """prepare_pt2e -> forward_loop(calibration) -> convert_pt2e on an exported graph of `model` (whose module
+    names choose the float layers). With a static batch, calibration batches are fed in chunks of that size."""
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
+    prepared = prepare_pt2e(graph_module, make_quantizer(model, config))
+
+    def run(images: torch.Tensor):
+        if static_batch is None:
+            return prepared(images)
+        usable = len(images) - len(images) % static_batch  # a remainder smaller than the batch is skipped
+        return [prepared(images[i : i + static_batch]) for i in range(0, usable, static_batch)]
+
+    with torch.no_grad():
+        forward_loop(run)
+    return convert_pt2e(prepared)
+
+
+def apply(model: nn.Module, config: Pt2eConfig, forward_loop: Callable, input_size: int) -> torch.fx.GraphModule:
+    """Export `model` (any batch size), insert observers, calibrate with `forward_loop`, convert."""
     model = model.eval()
     example = (torch.zeros(2, 3, input_size, input_size),)
     batch = torch.export.Dim("batch", min=1, max=1024)  # calibration batches can have any size
-    quantizer = make_quantizer(model, config)
     exported = torch.export.export(model, example, dynamic_shapes=({0: batch},)).module()
-    prepared = prepare_pt2e(exported, quantizer)
-    with torch.no_grad():
-        forward_loop(prepared)
-    return convert_pt2e(prepared)
+    return quantize_graph(exported, model, config, forward_loop)
+
+
+def executorch_hook(model: nn.Module, config: Pt2eConfig, forward_loop: Callable) -> Callable:
+    """`options["quantize"]` for export.executorch_export: `(graph_module, example_inputs) -> quantized`, with
+    this module's float-layer filter (the graph it gets is an export of `model`, static batch)."""
+
+    def quantize(graph_module: torch.fx.GraphModule, example_inputs: tuple) -> torch.fx.GraphModule:
+        return quantize_graph(graph_module, model, config, forward_loop, static_batch=example_inputs[0].shape[0])
+
+    return quantize

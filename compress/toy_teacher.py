@@ -154,6 +154,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--pool", type=int, default=1024)
     parser.add_argument("--svd", default="macs:0.25")
+    parser.add_argument("--teacher-parts", default=None, help="skip training: the teacher from teacher.part*.pt here")
+    parser.add_argument("--eval-curve", action="store_true", help="validation NME at every distillation log step")
+    parser.add_argument("--log-every", type=int, default=100)
+    parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--part-mb", type=float, default=12.0, help="teacher weights also as FP16 parts this small")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
@@ -166,22 +170,28 @@ def main() -> None:
     started = time.perf_counter()
     train, val = ToyData(layout, args.pool, seed=1), ToyData(layout, 64, seed=2)
     log(f"toy data: {time.perf_counter() - started:.1f} s")
-    model = create_model(args.model, input_size=args.size)
-    result = {"teacher_training": train_teacher(model, train, layout, args.device, args.train_seconds,
-                                                args.batch_size, 1e-3, log)}
-    model = model.cpu().eval()
-    model = model.half().float()  # FP16-exact weights, so the parts below rebuild it exactly
-    save_checkpoint(out / "teacher.pt", model, layout, toy=True)
-    save_parts(model, out, args.part_mb)
+    if args.teacher_parts:  # a teacher trained before: only the SVD + distillation part runs
+        model, result = load_parts(args.teacher_parts, args.model, args.size), {"teacher_parts": args.teacher_parts}
+    else:
+        model = create_model(args.model, input_size=args.size)
+        result = {"teacher_training": train_teacher(model, train, layout, args.device, args.train_seconds,
+                                                    args.batch_size, 1e-3, log)}
+        model = model.cpu().eval()
+        model = model.half().float()  # FP16-exact weights, so the parts below rebuild it exactly
+        save_checkpoint(out / "teacher.pt", model, layout, toy=True)
+        save_parts(model, out, args.part_mb)
     teacher = to_deployment(model)
     val_batches = first_batches(val, 64, 16)
     result["teacher_val"], reference = validation_metrics(torch_maps(teacher), val_batches, layout)
     low_rank = svd.apply(teacher, replace(svd.parse_svd_spec(args.svd), input_size=args.size))
     result["svd_before_finetune"], _ = validation_metrics(torch_maps(low_rank.model), val_batches, layout, reference)
-    config = DistillConfig(steps=args.distill_steps, batch_size=args.batch_size, lr=3e-4, device=args.device, log_every=100)
+    config = DistillConfig(steps=args.distill_steps, batch_size=args.batch_size, lr=args.lr, device=args.device,
+                           log_every=args.log_every)
     started = time.perf_counter()
+    evaluate = lambda student: {"val_nme68_2d": validation_metrics(torch_maps(student), val_batches, layout)[0]["nme68_2d"]}
     result["distill_history"] = finetune(low_rank.model, teacher.to(args.device), random_batches(train, args.batch_size, seed=5),
-                                         layout.weight_mask, model.config.output_scale, config, log)
+                                         layout.weight_mask, model.config.output_scale, config, log,
+                                         evaluate=evaluate if args.eval_curve else None)
     result["distill_seconds"] = time.perf_counter() - started
     student, teacher = low_rank.model.cpu().eval(), teacher.cpu()
     result["svd_after_finetune"], _ = validation_metrics(torch_maps(student), val_batches, layout, reference)

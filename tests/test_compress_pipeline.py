@@ -60,6 +60,12 @@ def test_svd_int8_fp16_qat_end_to_end(dataset, checkpoint, tmp_path):
 
     session = onnxruntime.InferenceSession(str(out / "model.fp32.onnx"), providers=["CPUExecutionProvider"])
     np.testing.assert_allclose(loaded.model(torch.from_numpy(x)).numpy(), session.run(None, {"image": x})[0], atol=1e-3)
+    # every ONNX file carries the export metadata: load_runner takes it on its own
+    from export.runners import load_runner
+
+    runner = load_runner(out / "model.int8.onnx")
+    assert runner.input_size == 32 and runner.layout.layout_id == loaded.layout.layout_id
+    assert runner(x.transpose(0, 2, 3, 1)).shape == (1, 32, 32, 3)
 
 
 def test_budget_search_picks_the_cheapest_candidate_within_budget(dataset, checkpoint, tmp_path):
