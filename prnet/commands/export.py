@@ -55,6 +55,14 @@ def cli_errors() -> Iterator[None]:
         raise typer.Exit(1)
 
 
+def quiet_library_warnings() -> None:
+    """torch/executorch/coremltools deprecation chatter says nothing about the user's export."""
+    import warnings
+
+    for category in (FutureWarning, DeprecationWarning):
+        warnings.filterwarnings("ignore", category=category)
+
+
 def print_results(results: list[Any]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -87,6 +95,7 @@ def run_export(format_name: str, model: Path, out: Optional[Path], precision: st
                latency_runs: int, upsample: str) -> None:
     from export.api import export_model
 
+    quiet_library_warnings()
     with cli_errors():
         result = export_model(
             format_name, model, out, precision=precision, options=options, data=data, parity_count=parity_images,
@@ -246,6 +255,7 @@ def all_command(
     from export.formats import FORMATS, ExportResult, ExportUnavailable, ParityError, get_format
     from prnet.io import PrnetInputError
 
+    quiet_library_warnings()
     names = formats or [spec.name for spec in FORMATS if spec.exporter is not None]
     results = []
     for name in names:

@@ -1,0 +1,84 @@
+"""ONNX Runtime FP32 latency: the original PRNet graph vs the deployment form's variants, side by side.
+
+    python scripts/compare_deploy_latency.py [--model prnet] [--size 256] [--rounds 20] [--threads 2]
+
+Every graph is exported (same weights: random, non-trivial BN statistics), simplified with onnxslim, loaded
+into its own ORT session, and timed in interleaved rounds (one call each per round, batch 1), so machine
+noise hits all of them alike. Prints the op mix, max deviation from the original (px), medians and ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from export.deploy import UPSAMPLE_MODES, to_deployment  # noqa: E402
+from export.onnx_export import build_onnx  # noqa: E402
+from export_fixtures import randomize_batchnorm  # noqa: E402
+from prnet.model import create_model  # noqa: E402
+
+
+class Pixels(torch.nn.Module):
+    """The original PRNet with its output in pixels, like the deployment form."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x) * self.model.config.output_scale
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="prnet")
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    import onnxruntime as ort
+
+    torch.manual_seed(0)
+    model = randomize_batchnorm(create_model(args.model, input_size=args.size),
+                                torch.rand(2, 3, args.size, args.size), damping=2.0)
+    graphs = {"original": Pixels(model).eval()}
+    graphs.update({f"deploy-{mode}": to_deployment(model, upsample=mode) for mode in UPSAMPLE_MODES})
+    x = np.random.default_rng(0).random((1, 3, args.size, args.size), dtype=np.float32)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = args.threads
+    sessions, reference = {}, None
+    for name, module in graphs.items():
+        onnx_model = build_onnx(module, args.size)
+        ops = collections.Counter(node.op_type for node in onnx_model.graph.node)
+        sessions[name] = ort.InferenceSession(onnx_model.SerializeToString(), options,
+                                              providers=["CPUExecutionProvider"])
+        out = sessions[name].run(None, {"images": x})[0]
+        reference = out if reference is None else reference
+        print(f"{name:20s} max |diff| {np.abs(out - reference).max():.2e} px  ops {dict(ops)}", flush=True)
+    times = collections.defaultdict(list)
+    for session in sessions.values():  # warm-up
+        session.run(None, {"images": x})
+    for _ in range(args.rounds):
+        for name, session in sessions.items():
+            start = time.perf_counter()
+            session.run(None, {"images": x})
+            times[name].append(time.perf_counter() - start)
+    base = np.median(times["original"])
+    print(f"ORT {ort.__version__}, {args.threads} threads, {args.rounds} interleaved rounds, batch 1, {args.model} "
+          f"@{args.size}")
+    for name, values in times.items():
+        q1, q3 = np.percentile(values, [25, 75]) * 1e3
+        print(f"{name:20s} median {np.median(values) * 1e3:7.1f} ms  (IQR {q1:.1f}-{q3:.1f})  "
+              f"speed-up {base / np.median(values):.2f}x")
+
+
+if __name__ == "__main__":
+    main()
