@@ -31,6 +31,7 @@ class BenchSettings:
     rounds: int = 5  # interleaved rounds the timed calls are spread over
     throughput_iters: int = 5  # timed batch-B calls per row
     reference: str = "fp32/torch"  # the row deltas/deviations are measured against (else the first ok fp32 row)
+    speed_baseline: str = "fp32/onnxruntime"  # speedups are its p50 / each row's p50 (else the reference row)
     sgemm_n: int = 1024
 
 
@@ -124,6 +125,14 @@ def _find_reference(lives: list[_Live], wanted: str) -> _Live | None:
         if live.row.name == wanted:
             return live
     return next((live for live in ok if live.row.variant == "fp32"), None)
+
+
+def _speed_baseline(lives: list[_Live], wanted: str, reference: _Live | None) -> _Live | None:
+    """The row speedups are relative to: `wanted` if it was timed, else the reference row if it was."""
+    timed = {live.row.name: live for live in lives if live.row.status == "ok" and live.row.latency_ms}
+    if wanted in timed:
+        return timed[wanted]
+    return reference if reference is not None and reference.row.name in timed else None
 
 
 def _score(lives: list[_Live], reference: _Live | None, data: ValidationSet, batch: int, log) -> None:
@@ -221,6 +230,11 @@ def run_benchmark(
             live.row.roofline_ms = 1e3 * live.row.macs / peak["macs_per_s"]
         if live.row.status != "ok":  # drop half-measured numbers of rows that failed midway
             live.row.latency_ms = live.row.throughput = live.row.accuracy = live.row.deviation_px = None
+    baseline = _speed_baseline(lives, settings.speed_baseline, reference)
+    if baseline is not None:
+        for live in lives:
+            if live.row.latency_ms:
+                live.row.speedup = baseline.row.latency_ms["p50"] / live.row.latency_ms["p50"]
     front = mark_pareto([live.row for live in lives])
     fp32_macs = next((live.row.macs for live in lives if live.row.variant == "fp32" and live.row.macs), None)
     return {
@@ -239,6 +253,7 @@ def run_benchmark(
         "roofline": {"macs": fp32_macs, "peak_gmacs": peak["macs_per_s"] / 1e9, "sgemm": peak,
                      "latency_ms": 1e3 * fp32_macs / peak["macs_per_s"] if fp32_macs else None},
         "reference_row": reference.row.name if reference else None,
+        "speed_baseline": baseline.row.name if baseline else None,
         "pareto_front": front,
         "rows": [live.row.to_json() for live in lives],
     }

@@ -36,6 +36,7 @@ class Row:
     memory: dict[str, Any] | None = None  # peak_rss_delta_bytes, method
     accuracy: dict[str, float] | None = None  # nme68_2d, nme68_3d, dense_nme (percent) and their delta_* vs FP32
     deviation_px: dict[str, float] | None = None  # max, mean per-vertex distance to the FP32 output (pixels)
+    speedup: float | None = None  # the speed baseline row's p50 / this row's p50 (2.0 = twice as fast)
     roofline_ms: float | None = None  # macs / measured peak sgemm MAC rate: the floor for this row's latency
     pareto: bool = False  # on the latency-vs-NME Pareto front of the ok rows
     notes: list[str] = field(default_factory=list)
@@ -121,6 +122,7 @@ COLUMNS: list[tuple[str, Any]] = [
     ("p50 ms", lambda r: _fmt(_get(r, "latency_ms", "p50"), ".2f")),
     ("p90 ms", lambda r: _fmt(_get(r, "latency_ms", "p90"), ".2f")),
     ("p99 ms", lambda r: _fmt(_get(r, "latency_ms", "p99"), ".2f")),
+    ("speedup", lambda r: "-" if r.get("speedup") is None else f"{r['speedup']:.2f}x"),
     ("img/s@B", lambda r: _fmt(_get(r, "throughput", "images_per_s"), ".1f")),
     ("mem MB", lambda r: _fmt(_get(r, "memory", "peak_rss_delta_bytes") and _get(r, "memory", "peak_rss_delta_bytes") / 1e6, ".1f")),
     ("NME2D %", lambda r: _fmt(_get(r, "accuracy", "nme68_2d"), ".3f")),
@@ -159,7 +161,7 @@ def settings_line(report: Mapping) -> str:
         f"threads {s['threads']}, batch-1 latency over {s['iters']} timed calls per row in {s['rounds']} "
         f"interleaved rounds after {s['warmup']} warm-up calls, throughput at batch {s['batch']}; "
         f"accuracy on {report['data']['num_samples']} samples of {report['data']['source']}; "
-        f"reference row {report.get('reference_row') or '-'}; roofline = FP32 MACs / measured sgemm peak "
+        f"reference row {report.get('reference_row') or '-'}; speedup vs {report.get('speed_baseline') or '-'}; roofline = FP32 MACs / measured sgemm peak "
         f"{(report.get('roofline') or {}).get('peak_gmacs') or 0:.1f} GMAC/s"
     )
 
@@ -206,9 +208,9 @@ def to_markdown(report: Mapping) -> str:
 
 # The terminal table leaves out what only fits in the files (params, p90, memory, 3D and dense NME) so that it
 # stays readable at ~100 columns; numbers wrap instead of being cut.
-TERMINAL_HEADERS = ("row", "status", "size MB", "GMACs", "p50 ms", "p99 ms", "img/s@B", "NME2D %", "dNME2D",
-                    "dev px max/mean")
-DROP_FIRST = ("p99 ms", "GMACs", "img/s@B", "size MB", "dNME2D")  # on narrow terminals, in this order
+TERMINAL_HEADERS = ("row", "status", "size MB", "GMACs", "p50 ms", "p99 ms", "speedup", "img/s@B", "NME2D %",
+                    "dNME2D", "dev px max/mean")
+DROP_FIRST = ("p99 ms", "GMACs", "img/s@B", "size MB", "dNME2D", "speedup")  # on narrow terminals, in this order
 SHORT_STATUS = {"unavailable": "n/a", "failed": "FAIL"}
 
 

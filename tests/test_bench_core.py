@@ -43,7 +43,10 @@ def test_report_structure_and_files(tmp_path):
                   reference="fp32/torch")
     assert report["schema"] == "prnet-bench" and report["version"] == 1
     assert [r["name"] for r in report["rows"]] == ["fp32/torch", "fp32/ort", "int8/torch", "int8/ort"]
-    assert report["reference_row"] == "fp32/torch"
+    assert report["reference_row"] == "fp32/torch" and report["speed_baseline"] == "fp32/torch"  # no fp32/onnxruntime
+    assert find_row(report["rows"], "fp32/torch")["speedup"] == pytest.approx(1.0)
+    assert set(report) >= {"schema", "version", "created", "model", "data", "settings", "machine", "memory_method",
+                           "roofline", "reference_row", "speed_baseline", "pareto_front", "rows"}
     assert report["settings"]["threads"] == 1 and report["settings"]["batch"] == 3
     for row in report["rows"]:
         assert row["status"] == "ok", row

@@ -78,7 +78,7 @@ def test_schema_documents_every_report_and_row_key():
 
     schema = (Path(__file__).parent.parent / "bench" / "SCHEMA.md").read_text()
     report_keys = ["schema", "version", "created", "model", "data", "settings", "machine", "memory_method",
-                   "roofline", "reference_row", "pareto_front", "rows"]
+                   "roofline", "reference_row", "speed_baseline", "pareto_front", "rows"]
     row_keys = ["name"] + [f.name for f in fields(Row)]
     missing = [k for k in report_keys + row_keys if f"`{k}`" not in schema]
     assert not missing, f"bench/SCHEMA.md does not document {missing}"

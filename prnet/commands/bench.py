@@ -27,6 +27,8 @@ def bench_command(
     warmup: int = typer.Option(3, "--warmup", help="Untimed calls per row before timing."),
     rounds: int = typer.Option(5, "--rounds", help="Interleaved rounds the timed calls are spread over."),
     reference: str = typer.Option("fp32/torch", "--reference", help="Row that deltas and deviations compare to."),
+    speed_baseline: str = typer.Option(
+        "fp32/onnxruntime", "--speed-baseline", help="Row that speedups are relative to (else the reference row)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory (default: runs/bench/<timestamp>)."),
 ) -> None:
     """Benchmark model variants x backends: status, size, params, MACs, latency p50/p90/p99, throughput,
@@ -43,9 +45,12 @@ def bench_command(
     try:
         from bench.api import benchmark
         from bench.core import BenchSettings
+        from prnet.default_model import default_model_path
+
+        model = model if model is not None else default_model_path()
 
         settings = BenchSettings(threads=threads, batch=batch, iters=iters, warmup=max(0, warmup), rounds=rounds,
-                                 reference=reference)
+                                 reference=reference, speed_baseline=speed_baseline)
         report, written = benchmark(model, variants, backends, data, samples, settings, out,
                                     log=lambda message: console.print(message, style="dim", highlight=False, markup=False))
     except PrnetInputError as err:
