@@ -86,6 +86,13 @@ class BatchStream:
             epoch, offset = epoch + 1, 0
 
 
+def single_threaded_worker(worker_id: int) -> None:
+    """DataLoader workers decode and warp one sample at a time: keep OpenCV from spawning its own thread pool."""
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
 def make_batch_stream(items: TrainingItems, batch_size: int, world_size: int, rank: int, seed: int,
                       num_workers: int, pin_memory: bool) -> BatchStream:
     sampler = ResumableSampler(items, num_replicas=world_size, rank=rank, seed=seed)
@@ -96,7 +103,7 @@ def make_batch_stream(items: TrainingItems, batch_size: int, world_size: int, ra
         )
     loader = torch.utils.data.DataLoader(
         items, batch_size=batch_size, sampler=sampler, drop_last=True, num_workers=num_workers,
-        pin_memory=pin_memory, persistent_workers=num_workers > 0, prefetch_factor=4 if num_workers > 0 else None,
+        pin_memory=pin_memory, persistent_workers=num_workers > 0, worker_init_fn=single_threaded_worker, prefetch_factor=4 if num_workers > 0 else None,
     )
     return BatchStream(loader, sampler, batch_size)
 

@@ -56,6 +56,10 @@ def train_command(
     except (PrnetInputError, TrainingDiverged) as err:
         console.print(f"[red]error:[/red] {escape(str(err))}")
         raise typer.Exit(2)
+    except KeyboardInterrupt:
+        run_dir = config.out_dir if "config" in locals() else "the run directory"
+        console.print(f"interrupted; continue with: prnet train --resume auto --out {escape(str(run_dir))}")
+        raise typer.Exit(130)
     best = f"{100 * result.best_nme:.2f} %" if result.best_nme is not None else "n/a"
     console.print(f"done: step {result.step}, best val NME {best}, run {result.out_dir}")
 
