@@ -47,6 +47,7 @@ def benchmark(
     samples: int,
     settings,
     out: str | Path | None,
+    compressed: str | Path | None = None,
     log: Callable[[str], None] = lambda message: None,
     print_table: bool = True,
 ) -> tuple[dict, dict[str, Path]]:
@@ -55,11 +56,13 @@ def benchmark(
     from bench.backends import BACKENDS
     from bench.core import run_benchmark
     from bench.report import print_table as show, write_run_dir
-    from bench.variants import VARIANTS
+    from bench.variants import VARIANTS, compressed_variants
     from prnet.checkpoint import load_model
 
     variant_specs = [VARIANTS[n] for n in parse_names(variants, VARIANTS, "variant")]
     backend_specs = [BACKENDS[n] for n in parse_names(backends, BACKENDS, "backend")]
+    if compressed is not None:  # a `prnet compress` output, benchmarked beside the variants built here
+        variant_specs += compressed_variants(compressed)
     if samples < 1:
         raise PrnetInputError(f"--samples must be at least 1, got {samples}")
     model_path = Path(model) if model is not None else default_model_path()

@@ -142,3 +142,45 @@ VARIANTS: dict[str, VariantSpec] = {
         VariantSpec("svd+int8", "SVD then static INT8 (QDQ ONNX)", build_svd_int8, requires=_COMPRESS + ("onnxruntime",)),
     ]
 }
+
+
+# --- a model made by `prnet compress` (fine-tuned SVD, QAT...): benchmarked beside the variants built here ---
+def compressed_variants(path: str | Path) -> list[VariantSpec]:
+    """Variants "compressed" (its PyTorch form, FP32) and "compressed+int8" (its QDQ ONNX, when it has one)
+    from a `prnet compress` output directory (or its model.pt)."""
+    from prnet.io import PrnetInputError
+
+    path = Path(path)
+    model_path = path / "model.pt" if path.is_dir() else path
+    if not model_path.is_file():
+        raise PrnetInputError(f"{path}: no compressed model (model.pt) here; make one with `prnet compress --out DIR`")
+    int8_path = model_path.parent / "model.int8.onnx"
+
+    def load(ctx: BenchContext):
+        from compress.checkpoint import load_compressed
+
+        if "compressed" not in ctx.cache:
+            loaded = load_compressed(model_path)
+            if loaded.layout.layout_id != ctx.layout.layout_id:
+                raise PrnetInputError(f"{model_path}: compressed from a model with UV layout {loaded.layout.layout_id}"
+                                      f", not this model's {ctx.layout.layout_id}")
+            ctx.cache["compressed"] = loaded
+        return ctx.cache["compressed"]
+
+    def build(ctx: BenchContext) -> BuiltVariant:
+        loaded = load(ctx)
+        params, macs, notes = _cost(loaded.model, ctx.input_size)
+        return BuiltVariant("compressed", "fp32", module=loaded.model, output_scale=1.0, params=params, macs=macs,
+                            notes=notes + [f"from {model_path} (SVD plan: {len(loaded.svd_plan)} layers)"])
+
+    def build_int8(ctx: BenchContext) -> BuiltVariant:
+        built = build(ctx)
+        built.name, built.precision, built.files = "compressed+int8", "int8", {"onnx": int8_path}
+        built.notes.append(f"INT8 model from {int8_path}")
+        return built
+
+    specs = [VariantSpec("compressed", f"`prnet compress` model {model_path}", build, requires=("compress.checkpoint",))]
+    if int8_path.is_file():
+        specs.append(VariantSpec("compressed+int8", f"`prnet compress` INT8 model {int8_path}", build_int8,
+                                 requires=("compress.checkpoint", "onnxruntime")))
+    return specs

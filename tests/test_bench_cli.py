@@ -109,3 +109,38 @@ def test_registries_are_consistent():
             assert reason is None or (isinstance(reason, str) and reason)
     assert "fp32" in VARIANTS and "torch" in BACKENDS
     assert unavailable_reason(VARIANTS["fp32"]) is None and unavailable_reason(BACKENDS["torch"]) is None
+
+
+def test_bench_compressed_output_rows(app, assets, tmp_path):
+    """--compressed DIR (what `prnet compress` writes: model.pt + model.int8.onnx) adds two rows beside fp32."""
+    pytest.importorskip("onnxruntime")
+    import numpy as np
+    import torch
+
+    from compress.checkpoint import save_compressed
+    from compress.int8 import Int8Config
+    from compress.int8 import apply as int8_apply
+    from compress.svd import SvdConfig
+    from compress.svd import apply as svd_apply
+    from export.deploy import to_deployment
+    from prnet.checkpoint import load_model
+
+    model, data = assets
+    loaded = load_model(model)
+    result = svd_apply(to_deployment(loaded.model), SvdConfig(energy=0.9, input_size=loaded.config.input_size))
+    out_dir = tmp_path / "compressed"
+    save_compressed(out_dir / "model.pt", result.model, loaded.config, loaded.layout, result.plan)
+    images = torch.from_numpy(np.random.default_rng(0).random((4, 3, 32, 32), dtype=np.float32))
+    int8_apply(result.model, Int8Config(calibration_count=4), lambda m: m(images), out_dir / "model.int8.onnx")
+
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["--model", str(model), "--data", str(data), "--compressed", str(out_dir),
+                                      "--variants", "fp32", "--backends", "torch,onnxruntime", "--out", str(out), *FAST])
+    assert result.exit_code == 0, result.output
+    rows = {row["name"]: row for row in json.loads((out / "report.json").read_text())["rows"]}
+    assert set(rows) == {f"{v}/{b}" for v in ("fp32", "compressed", "compressed+int8") for b in ("torch", "onnxruntime")}
+    for name in ("compressed/torch", "compressed/onnxruntime", "compressed+int8/onnxruntime"):
+        assert rows[name]["status"] == "ok", (name, rows[name]["reason"])
+        assert rows[name]["deviation_px"] is not None and rows[name]["accuracy"]["delta_nme68_2d"] is not None
+    assert rows["compressed/torch"]["macs"] < rows["fp32/torch"]["macs"]
+    assert rows["compressed+int8/torch"]["status"] == "unavailable"

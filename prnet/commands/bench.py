@@ -17,6 +17,9 @@ def bench_command(
     backends: Optional[str] = typer.Option(
         None, "--backends",
         help="Comma-separated runtimes, e.g. torch,onnxruntime,openvino,executorch,tensorrt,coreml (default: all)."),
+    compressed: Optional[Path] = typer.Option(
+        None, "--compressed",
+        help="A `prnet compress` output (DIR or its model.pt): adds rows compressed and compressed+int8."),
     data: Optional[Path] = typer.Option(
         None, "--data", help="Dataset directory in prnet's format; default: built-in synthetic validation set."),
     samples: int = typer.Option(32, "--samples", help="How many samples accuracy is measured on."),
@@ -51,7 +54,7 @@ def bench_command(
 
         settings = BenchSettings(threads=threads, batch=batch, iters=iters, warmup=max(0, warmup), rounds=rounds,
                                  reference=reference, speed_baseline=speed_baseline)
-        report, written = benchmark(model, variants, backends, data, samples, settings, out,
+        report, written = benchmark(model, variants, backends, data, samples, settings, out, compressed=compressed,
                                     log=lambda message: console.print(message, style="dim", highlight=False, markup=False))
     except PrnetInputError as err:
         console.print(f"[red]error:[/red] {err}", highlight=False)
