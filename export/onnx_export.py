@@ -84,4 +84,5 @@ def export_onnx(module: Any, path: Path, metadata: ExportMetadata, options: dict
                        fp16=precision == "fp16")
     save_onnx(attach_metadata(model, metadata), path)
     ops = sorted({node.op_type for node in model.graph.node})
-    return [f"opset {options.get('opset', DEFAULT_OPSET)}, {len(model.graph.node)} nodes: {', '.join(ops)}"]
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    return [f"opset {opset}, {len(model.graph.node)} nodes: {', '.join(ops)}"]  # the dynamo exporter may raise it

@@ -31,7 +31,8 @@ def test_export_parity_failure_exits_1(checkpoint, tmp_path):
     out = tmp_path / "strict.onnx"
     result = cli.invoke(app, ["export", "onnx", "-m", str(checkpoint), "-o", str(out), "--tolerance", "1e-12",
                               "--parity-images", "1", "--latency-runs", "0"])
-    assert result.exit_code == 1 and "parity check failed" in result.output and not out.exists()
+    assert result.exit_code == 1 and "parity check failed" in result.output and "nothing written" in result.output
+    assert not out.exists() and list(tmp_path.iterdir()) == []  # no temporary file left either
 
 
 def test_export_bad_checkpoint_exits_2(tmp_path):
@@ -58,5 +59,5 @@ def test_export_all_reports_every_row(checkpoint, tmp_path):
     rows = {line.split("│")[1].strip(): line for line in result.output.splitlines() if line.count("│") > 3}
     assert " ok " in rows["onnx"] and f" {expected_tensorrt} " in rows["tensorrt"]
     assert (tmp_path / "quarter.onnx").is_file()
-    bad = cli.invoke(app, ["export", "all", "-m", str(checkpoint), "-f", "tflite"])
+    bad = cli.invoke(app, ["export", "all", "-m", str(checkpoint), "-f", "torchscript"])
     assert bad.exit_code == 2 and "unknown format" in bad.output
