@@ -157,7 +157,7 @@ class DeployedPRNet(nn.Module):
 # --- conversion ----------------------------------------------------------------------------------------------
 def _conv_weight_folded(conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> tuple[torch.Tensor, torch.Tensor]:
     weight = conv.weight.double()
-    bias = conv.bias.double() if conv.bias is not None else torch.zeros(weight.shape[0], dtype=torch.float64)
+    bias = conv.bias.double() if conv.bias is not None else torch.zeros_like(weight[:, 0, 0, 0])
     if bn is None:
         return weight, bias
     scale, shift = bn_scale_shift(bn)
@@ -228,7 +228,7 @@ def convert_transposed_stride2(layer: TransposedConvBN, relu: bool, upsample: st
     phases = [(a, b) for a in (0, 1) for b in (0, 1)]
     if upsample == "conv3x3":
         cin, cout = weight.shape[:2]
-        w3 = torch.zeros(cout, 4, cin, 3, 3, dtype=torch.float64)  # channel c*4 + phase
+        w3 = weight.new_zeros(cout, 4, cin, 3, 3)  # channel c*4 + phase
         for index, (a, b) in enumerate(phases):
             r0, c0 = a, b  # phase a uses window rows a..a+1 of the 3x3 window over rows m-1..m+1
             w3[:, index, :, r0 : r0 + 2, c0 : c0 + 2] = phase_weight(weight, a, b)
