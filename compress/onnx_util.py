@@ -69,3 +69,21 @@ def select_convs(model_proto, patterns: tuple[str, ...], thin_channels: int = 0)
         if any(fnmatch.fnmatchcase(module_name, p) for p in patterns) or min(cin, cout) <= thin_channels:
             chosen.append(node_name)
     return chosen
+
+
+def float_tail(model_proto, float_nodes: list[str]) -> list[str]:
+    """Non-Conv nodes fed only by float nodes (in graph order): the ReLUs after a float conv and the whole
+    output head (Sigmoid, x output_scale). Left to the quantizer, the pixel output itself would be stored
+    in u8: one step = output_scale / 255 ~ 1.1 px at 256."""
+    excluded = set(float_nodes)
+    initializers = {init.name for init in model_proto.graph.initializer}
+    producer = {out: node.name for node in model_proto.graph.node for out in node.output}
+    tail = []
+    for node in model_proto.graph.node:
+        if node.name in excluded or node.op_type == "Conv":
+            continue
+        sources = [producer.get(i) for i in node.input if i and i not in initializers]
+        if sources and all(source in excluded for source in sources):
+            excluded.add(node.name)
+            tail.append(node.name)
+    return tail

@@ -65,23 +65,33 @@ def _keep_float(name: str, conv: nn.Conv2d, config: Int8Config) -> bool:
     return thin or any(fnmatch.fnmatchcase(name, p) for p in config.keep_float)
 
 
-def apply(model: nn.Module, config: QatConfig, forward_loop: Callable) -> nn.Module:
-    """Wrap the quantizable convs of `model` in place, calibrate input ranges with `forward_loop(model)`,
-    and return the model ready for fine-tuning."""
-    targets = [(name, m) for name, m in model.named_modules()
-               if type(m) is nn.Conv2d and m.groups == 1 and not _keep_float(name, m, config.int8)]
+def quantizable_convs(model: nn.Module, config: Int8Config) -> list[str]:
+    """Names of the convs compress.int8 would quantize (plain convs, not kept float by the config)."""
+    return [name for name, m in model.named_modules()
+            if type(m) is nn.Conv2d and m.groups == 1 and not _keep_float(name, m, config)]
+
+
+def wrap(model: nn.Module, names: list[str], activations: str, forward_loop: Callable) -> nn.Module:
+    """Fake-quantize the named convs in place and calibrate their input ranges with `forward_loop(model)`."""
     modules = dict(model.named_modules())
     wrappers = []
-    for name, conv in targets:
+    for name in names:
         parent, _, child = name.rpartition(".")
-        wrapper = FakeQuantConv(conv, config.int8.activations)
+        wrapper = FakeQuantConv(modules[name], activations)
         setattr(modules[parent] if parent else model, child, wrapper)
         wrappers.append(wrapper)
     model.eval()
-    forward_loop(model)
+    with torch.no_grad():
+        forward_loop(model)
     for wrapper in wrappers:
         wrapper.calibrating = False
     return model
+
+
+def apply(model: nn.Module, config: QatConfig, forward_loop: Callable) -> nn.Module:
+    """Wrap the quantizable convs of `model` in place, calibrate input ranges with `forward_loop(model)`,
+    and return the model ready for fine-tuning."""
+    return wrap(model, quantizable_convs(model, config.int8), config.int8.activations, forward_loop)
 
 
 def strip(model: nn.Module) -> nn.Module:

@@ -50,6 +50,8 @@ def test_int8_qdq_keeps_input_and_thin_convs_float(deployed, images, tmp_path, a
     assert len(result.quantized_convs) > 50 and len(result.float_convs) == 4
     graph = onnx.load(str(result.path)).graph
     assert sum(n.op_type == "QuantizeLinear" for n in graph.node) > 50
+    producer = {out: n.op_type for n in graph.node for out in n.output}
+    assert producer["posmap"] == "Mul"  # the pixel output head stays float (u8 would be 1.1 px steps)
     inits = {i.name: onnx.numpy_helper.to_array(i) for i in graph.initializer}
     zero_points = [inits[n.input[2]] for n in graph.node if n.op_type == "QuantizeLinear" and n.input[2] in inits]
     dtypes = {z.dtype for z in zero_points}
@@ -142,3 +144,19 @@ def test_pt2e_quantizes_all_but_the_float_layers(images, backend):
     assert 0 < error < 0.03 * reference.std().item()
     with pytest.raises(PrnetInputError):
         pt2e.Pt2eConfig(backend="coreml")
+
+
+def test_sensitivity_ranks_every_quantized_block():
+    from compress.data import Batch
+    from compress.sensitivity import block_of, int8_sensitivity
+    from train_fixtures import tiny_layout
+
+    model = to_deployment(awake_model(32))
+    images = smooth_images(4, 32, seed=6)
+    batches = [Batch(images, torch.zeros(4, 3, 32, 32), np.zeros((4, 68, 3), np.float32))]
+    rows = int8_sensitivity(model, loop_over(images), batches, tiny_layout(32))
+    groups = [row["group"] for row in rows]
+    assert block_of("decoder.12.phases.3.1") == "decoder.12" and block_of("stem.1") == "stem"
+    assert "stem" not in groups and "encoder.0" in groups and "decoder.16" not in groups
+    deviations = [row["landmark_deviation_px"] for row in rows]
+    assert deviations == sorted(deviations, reverse=True) and deviations[0] > 0
