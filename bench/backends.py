@@ -45,7 +45,8 @@ def prepare_torch(variant: BuiltVariant, ctx: BenchContext) -> PreparedRow:
         return TorchRunner.from_module(module, ctx.layout, ctx.input_size, variant.output_scale,
                                        device="cpu", batch_size=ctx.batch, name=f"torch:{variant.name}")
 
-    return PreparedRow(artifact=path, load=load)
+    return PreparedRow(artifact=path, load=load, notes=[
+        "memory: the weights were already in memory (built in this process), so it counts activations/workspace"])
 
 
 # --- runtimes of export/ ---------------------------------------------------------------------------------

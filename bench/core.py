@@ -174,6 +174,7 @@ def _time(lives: list[_Live], data: ValidationSet, settings: BenchSettings, log)
     latencies = measure.time_interleaved(
         {name: (lambda r=live.runner: r(one)) for name, live in by_name.items()},
         settings.iters, settings.rounds, settings.warmup, failed("timing batch 1"),
+        on_round=lambda done, total: log(f"  round {done + 1}/{total}"),
     )
     for name, samples in latencies.items():
         by_name[name].row.latency_ms = measure.percentiles_ms(samples)

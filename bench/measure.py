@@ -54,6 +54,7 @@ def time_interleaved(
     warmup: int,
     on_error: Callable[[str, BaseException], None],
     clock: Callable[[], float] = time.perf_counter,
+    on_round: Callable[[int, int], None] = lambda done, total: None,
 ) -> dict[str, list[float]]:
     """Time each call `iters` times in total, spread over `rounds` interleaved rounds, after `warmup` calls each.
 
@@ -78,7 +79,9 @@ def time_interleaved(
     for name in list(alive):
         run(name, warmup, record=False)
     per_round = max(1, -(-iters // max(1, rounds)))  # ceil
-    for order in round_orders(list(calls), rounds):
+    orders = round_orders(list(calls), rounds)
+    for number, order in enumerate(orders):
+        on_round(number, len(orders))
         for name in order:
             remaining = iters - len(times.get(name, ()))
             if name in alive and remaining > 0:

@@ -64,20 +64,24 @@ def find_row(rows: Iterable[Row] | Iterable[Mapping], name: str):
     raise KeyError(f"no row named {name!r}")
 
 
-def pareto_front(points: Mapping[str, tuple[float, float]]) -> list[str]:
+def pareto_front(points: Mapping[str, tuple[float, float]], y_tolerance: float = 0.0) -> list[str]:
     """Names of the points no other point dominates, when both coordinates are to be minimized.
 
-    A point is dominated when another is <= in both coordinates and < in at least one. Ties (identical
-    points) are all kept. Returned sorted by the first coordinate.
+    A point is dominated when another is <= in both coordinates and < in at least one. `y_tolerance` makes
+    second coordinates closer than it count as equal (NMEs that differ by float noise are a tie, so the
+    faster row wins). Identical points are all kept. Returned sorted by the first coordinate.
     """
-    front = []
-    for name, (x, y) in points.items():
-        dominated = any(
-            (ox <= x and oy <= y) and (ox < x or oy < y) for other, (ox, oy) in points.items() if other != name
-        )
-        if not dominated:
-            front.append(name)
+    def dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
+        (ax, ay), (bx, by) = a, b
+        y_le, y_lt = ay <= by + y_tolerance, ay < by - y_tolerance
+        return ax <= bx and y_le and (ax < bx or y_lt)
+
+    front = [name for name, point in points.items()
+             if not any(dominates(other, point) for key, other in points.items() if key != name)]
     return sorted(front, key=lambda n: points[n])
+
+
+NME_TIE = 1e-3  # percentage points: NMEs closer than this are a tie on the Pareto front
 
 
 def mark_pareto(rows: list[Row], metric: str = "nme68_2d") -> list[str]:
@@ -87,7 +91,7 @@ def mark_pareto(rows: list[Row], metric: str = "nme68_2d") -> list[str]:
         for row in rows
         if row.status == "ok" and row.latency_ms and row.accuracy and row.accuracy.get(metric) is not None
     }
-    front = pareto_front(points)
+    front = pareto_front(points, y_tolerance=NME_TIE)
     for row in rows:
         row.pareto = row.name in front
     return front
@@ -261,23 +265,36 @@ def plot_latency_vs_nme(report: Mapping, path: Path) -> bool:
             and _get(r, "accuracy", "nme68_2d") is not None]
     if not rows:
         return False
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    backends = list(dict.fromkeys(r["backend"] for r in rows))  # colour = backend, marker = variant
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    markers = "os^Dv<>pPX*h"
     for r in rows:
         x, y = r["latency_ms"]["p50"], r["accuracy"]["nme68_2d"]
-        ax.scatter([x], [y], s=40, color="tab:red" if r["pareto"] else "tab:blue", zorder=3)
-        ax.annotate(r["name"], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        ax.scatter([x], [y], s=60 if r["pareto"] else 36, zorder=3,
+                   color=plt.cm.tab10(backends.index(r["backend"]) % 10),
+                   marker=markers[variants.index(r["variant"]) % len(markers)],
+                   edgecolors="black" if r["pareto"] else "none", linewidths=1.2)
+    for b in backends:
+        ax.scatter([], [], color=plt.cm.tab10(backends.index(b) % 10), marker="o", label=b)
     front = sorted((r["latency_ms"]["p50"], r["accuracy"]["nme68_2d"]) for r in rows if r["pareto"])
     if front:
-        ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="tab:red", lw=1.2,
-                label="Pareto front")
+        ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="black", lw=1, ls="-",
+                label="Pareto front (black edge)")
     roof = report.get("roofline") or {}
     if roof.get("latency_ms") is not None:
         ax.axvline(roof["latency_ms"], color="gray", ls="--", lw=1, label="FP32 roofline (sgemm peak)")
-    ax.set_xlabel(f"latency p50 at batch 1 (ms, {report['settings']['threads']} threads)")
+    ax.set_xscale("log")
+    ax.ticklabel_format(axis="y", useOffset=False, style="plain")
+    low, high = ax.get_ylim()
+    if high - low < 1e-3:  # all rows equally accurate: give the axis a readable span
+        ax.set_ylim(low - 0.05, high + 0.05)
+    _label_points(ax, sorted(rows, key=lambda r: not r["pareto"]))
+    ax.set_xlabel(f"latency p50 at batch 1 (ms, log scale, {report['settings']['threads']} threads)")
     ax.set_ylabel("68-point NME 2D (%)")
     ax.set_title(f"prnet bench: {report['model']['name']}")
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
+    ax.legend(loc="best", fontsize=7)
     fig.tight_layout()
     from prnet.io import atomic_path
 
@@ -285,6 +302,18 @@ def plot_latency_vs_nme(report: Mapping, path: Path) -> bool:
         fig.savefig(tmp, format="png")
     plt.close(fig)
     return True
+
+
+def _label_points(ax, rows: list[Mapping]) -> None:
+    """Name the points, Pareto rows first, skipping a label that would overlap one already drawn."""
+    placed: list[tuple[float, float]] = []
+    for r in rows:
+        x, y = r["latency_ms"]["p50"], r["accuracy"]["nme68_2d"]
+        px, py = ax.transData.transform((x, y))
+        if any(abs(px - qx) < 60 and abs(py - qy) < 10 for qx, qy in placed):
+            continue
+        placed.append((px, py))
+        ax.annotate(r["name"], (x, y), textcoords="offset points", xytext=(5, 3), fontsize=7, alpha=0.85)
 
 
 def write_run_dir(report: Mapping, out_dir: Path) -> dict[str, Path]:

@@ -83,3 +83,9 @@ def test_schema_documents_every_report_and_row_key():
     missing = [k for k in report_keys + row_keys if f"`{k}`" not in schema]
     assert not missing, f"bench/SCHEMA.md does not document {missing}"
     assert len(COLUMNS) >= 12
+
+
+def test_pareto_tolerance_turns_float_noise_into_ties():
+    points = {"fast": (2.0, 3.00001), "slow": (5.0, 3.0), "worse": (1.0, 3.5)}
+    assert pareto_front(points) == ["worse", "fast", "slow"]
+    assert pareto_front(points, y_tolerance=1e-3) == ["worse", "fast"]  # slow is only better by noise
