@@ -32,7 +32,7 @@ def prepare_torch(variant: BuiltVariant, ctx: BenchContext) -> PreparedRow:
                           "CPU has no INT8 convolution path for it: see this variant's other rows")
     if variant.module is None:
         raise Unavailable(f"variant {variant.name} has no PyTorch form (only {', '.join(variant.files) or 'nothing'})")
-    module = variant.module
+    module = variant.module if ctx.device == "cpu" else copy.deepcopy(variant.module)  # the runner moves it
     if variant.precision == "fp16":
         from bench.variants import HalfPrecision
 
@@ -43,10 +43,13 @@ def prepare_torch(variant: BuiltVariant, ctx: BenchContext) -> PreparedRow:
 
     def load():
         return TorchRunner.from_module(module, ctx.layout, ctx.input_size, variant.output_scale,
-                                       device="cpu", batch_size=ctx.batch, name=f"torch:{variant.name}")
+                                       device=ctx.device, batch_size=ctx.batch, name=f"torch:{variant.name}")
 
-    return PreparedRow(artifact=path, load=load, notes=[
-        "memory: the weights were already in memory (built in this process), so it counts activations/workspace"])
+    notes = ["memory: the weights were already in memory (built in this process), so it counts activations/workspace"]
+    if ctx.device != "cpu":
+        notes.append(f"device {ctx.device}: memory is host RSS only (GPU memory is not measured); outputs are "
+                     "copied back to the host in every timed call")
+    return PreparedRow(artifact=path, load=load, notes=notes)
 
 
 # --- runtimes of export/ ---------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ class BenchSettings:
     reference: str = "fp32/torch"  # the row deltas/deviations are measured against (else the first ok fp32 row)
     speed_baseline: str = "fp32/onnxruntime"  # speedups are its p50 / each row's p50 (else the reference row)
     sgemm_n: int = 1024
+    device: str = "cpu"  # the torch backend's device (cpu | cuda | auto); the other runtimes run on CPU here
 
 
 @dataclass
@@ -205,7 +206,7 @@ def run_benchmark(
     """Benchmark every (variant, backend) pair; returns the report dict (schema: bench/SCHEMA.md)."""
     threads = measure.pin_threads(settings.threads)
     ctx = BenchContext(loaded=loaded, workdir=Path(workdir), threads=settings.threads, batch=settings.batch,
-                       calibration_images=calibration or (lambda: (data.images, "the evaluation images themselves")))
+                       device=settings.device, calibration_images=calibration or (lambda: (data.images, "the evaluation images themselves")))
     lives = [_Live(Row(v.name, b.name)) for v in variants for b in backends]
     by_variant = {v.name: [live for live in lives if live.row.variant == v.name] for v in variants}
     if getattr(loaded, "layout", None) is not None and loaded.layout.layout_id != data.layout.layout_id:
@@ -248,7 +249,7 @@ def run_benchmark(
         "settings": {"variants": [v.name for v in variants], "backends": [b.name for b in backends],
                      "threads": settings.threads, "threads_pinned": threads, "batch": settings.batch,
                      "iters": settings.iters, "rounds": min(settings.rounds, settings.iters), "warmup": settings.warmup,
-                     "throughput_iters": settings.throughput_iters},
+                     "throughput_iters": settings.throughput_iters, "device": settings.device},
         "machine": measure.machine_info(),
         "memory_method": measure.MEMORY_METHOD,
         "roofline": {"macs": fp32_macs, "peak_gmacs": peak["macs_per_s"] / 1e9, "sgemm": peak,

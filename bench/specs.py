@@ -35,6 +35,7 @@ class BenchContext:
     # () -> ((N, S, S, 3) float32 RGB in [0, 1], where they come from); only called by builders that calibrate
     calibration_images: Callable[[], tuple[np.ndarray, str]]
     cache: dict[str, Any] = field(default_factory=dict)  # shared between builders (e.g. an exported FP32 ONNX)
+    device: str = "cpu"  # where the torch backend runs: cpu | cuda | auto (prnet.runner.resolve_device)
 
     @property
     def input_size(self) -> int:

@@ -29,6 +29,8 @@ def bench_command(
     iters: int = typer.Option(30, "--iters", help="Timed batch-1 calls per row (after warm-up)."),
     warmup: int = typer.Option(3, "--warmup", help="Untimed calls per row before timing."),
     rounds: int = typer.Option(5, "--rounds", help="Interleaved rounds the timed calls are spread over."),
+    device: str = typer.Option(
+        "cpu", "--device", help="Device of the torch rows: cpu, cuda or auto (the other runtimes use their CPU path)."),
     reference: str = typer.Option("fp32/torch", "--reference", help="Row that deltas and deviations compare to."),
     speed_baseline: str = typer.Option(
         "fp32/onnxruntime", "--speed-baseline", help="Row that speedups are relative to (else the reference row)."),
@@ -53,7 +55,7 @@ def bench_command(
         model = model if model is not None else default_model_path()
 
         settings = BenchSettings(threads=threads, batch=batch, iters=iters, warmup=max(0, warmup), rounds=rounds,
-                                 reference=reference, speed_baseline=speed_baseline)
+                                 reference=reference, speed_baseline=speed_baseline, device=device)
         report, written = benchmark(model, variants, backends, data, samples, settings, out, compressed=compressed,
                                     log=lambda message: console.print(message, style="dim", highlight=False, markup=False))
     except PrnetInputError as err:
