@@ -39,6 +39,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("compress", "prnet.commands.compress:compress_command"),
     ("predict", "prnet.commands.predict:predict_command"),
     ("eval", "prnet.commands.eval:eval_command"),
+    ("quickstart", "prnet.commands.quickstart:quickstart_command"),
 ]
 # (group name, "module:typer_app") registered as sub-command groups
 GROUPS: list[tuple[str, str]] = [

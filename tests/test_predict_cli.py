@@ -83,9 +83,10 @@ def test_predict_video(tmp_path, checkpoint):
     assert result.exit_code == 2 and "not a readable video" in result.output
 
 
-def test_predict_argument_errors(tmp_path, checkpoint):
+def test_predict_argument_errors(tmp_path, checkpoint, monkeypatch):
+    monkeypatch.setattr("prnet.default_model.DEFAULT_MODEL_PATH", tmp_path / "no_default_model.pt")
     result = cli.invoke(app, ["predict", str(tmp_path)])
-    assert result.exit_code == 2 and "--model is required" in result.output
+    assert result.exit_code == 2 and "no --model given" in result.output and "prnet train" in result.output
     result = cli.invoke(app, ["predict", str(tmp_path / "missing.jpg"), "-m", str(checkpoint)])
     assert result.exit_code == 2 and "no such file" in result.output
     result = cli.invoke(app, ["predict", str(tmp_path), "-m", str(checkpoint), "--bbox", "1,2,3"])
@@ -96,7 +97,7 @@ def test_predict_argument_errors(tmp_path, checkpoint):
     assert result.exit_code == 2 and "bad.pt" in result.output
 
 
-def test_eval_cli(tmp_path, checkpoint):
+def test_eval_cli(tmp_path, checkpoint, monkeypatch):
     root, _ = make_eval_dataset(tmp_path / "data", n=4)
     out = tmp_path / "eval"
     result = cli.invoke(app, ["eval", "--model", str(checkpoint), "--data", str(root), "--out", str(out), "--batch", "3"])
@@ -106,8 +107,9 @@ def test_eval_cli(tmp_path, checkpoint):
     assert "nme_2d: mean" in result.output and (out / "ced.png").is_file()
     result = cli.invoke(app, ["eval", "--model", str(checkpoint), "--data", str(tmp_path / "nowhere")])
     assert result.exit_code == 2 and "not a dataset" in result.output
+    monkeypatch.setattr("prnet.default_model.DEFAULT_MODEL_PATH", tmp_path / "no_default_model.pt")
     result = cli.invoke(app, ["eval", "--data", str(root)])
-    assert result.exit_code == 2 and "--model is required" in result.output
+    assert result.exit_code == 2 and "no --model given" in result.output
 
 
 def test_eval_and_predict_with_an_exported_onnx_model(tmp_path, checkpoint):

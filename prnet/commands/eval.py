@@ -9,7 +9,7 @@ import typer
 
 
 def eval_command(
-    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Checkpoint (.pt) or exported model."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Checkpoint (.pt) or exported model (default: the built-in model)."),
     data: Path = typer.Option(..., "--data", "-d", help="Dataset folder: prnet format (manifest.json) or AFLW2000-3D."),
     out: Path = typer.Option(Path("eval"), "--out", "-o", help="Folder for eval.json, ced.png, per_sample.csv."),
     limit: int = typer.Option(0, "--limit", help="Evaluate only the first N samples (0 = all)."),

@@ -15,11 +15,10 @@ def open_runner(model: Optional[Path], device: str = "auto"):
     goes through export.runners.load_runner, which reads everything it needs from the file."""
     from prnet.io import PrnetInputError
 
-    if model is None:
-        raise PrnetInputError(
-            "--model is required: no built-in model ships yet; pass a checkpoint from `prnet train` "
-            "(e.g. runs/train/.../best.pt) or an exported model from `prnet export`"
-        )
+    if model is None:  # the shipped default model (a clear error saying how to get one when it is missing)
+        from prnet.default_model import default_model_path
+
+        model = default_model_path()
     if not model.exists():
         raise PrnetInputError(f"{model}: model file not found")
     if model.suffix.lower() in CHECKPOINT_SUFFIXES:
@@ -54,7 +53,7 @@ def set_threads(threads: int) -> None:
 
 def predict_command(
     source: Path = typer.Argument(..., help="An image, a video, or a folder of them."),
-    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Checkpoint (.pt) or exported model."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Checkpoint (.pt) or exported model (default: the built-in model)."),
     out: Path = typer.Option(Path("predictions"), "--out", "-o", help="Output folder."),
     bbox: Optional[List[str]] = typer.Option(
         None, "--bbox", help="Face box 'left,top,right,bottom' in pixels instead of the detector (repeat for several "
