@@ -50,6 +50,7 @@ class CompressConfig:
     runtimes: tuple[str, ...] = RUNTIMES
     threads: int = 2
     seed: int = 0
+    sensitivity: bool = False  # with int8: per-block INT8 sensitivity table (compress.sensitivity) in the report
 
 
 @dataclass
@@ -176,8 +177,15 @@ def compress_model(loaded, train: Any, val: Any, config: CompressConfig, out_dir
     timings, failures = compare_onnx({k: v["file"] for k, v in variants.items()}, config.runtimes,
                                      loaded.config.input_size, config.latency_repeats, config.threads,
                                      baseline="original-fp32@onnxruntime")
+    extra = dict(extra_report or {})
+    if config.int8 is not None and config.sensitivity and val_batches:
+        from compress.sensitivity import int8_sensitivity
+
+        log("INT8 sensitivity: one block fake-quantized at a time")
+        extra["int8_sensitivity"] = int8_sensitivity(student.model, calibration_loop(calibration), val_batches[:1],
+                                                     loaded.layout, config.int8, log)
     report = build_report(loaded, teacher, student, variants, accuracy, timings, failures, settings_dict(config),
-                          out, extra_report or {})
+                          out, extra)
     write_report(report, out)
     return report
 

@@ -128,6 +128,11 @@ def render_markdown(report: dict) -> str:
             lines.append(f"| {c['name']} | {c['macs'] / 1e9:.3f} | {c['float_layers']} | {_fmt(c.get('nme68_2d'), '.3f')} "
                          f"| {_fmt(c.get('delta_nme68_2d'), '+.3f')} | {'yes' if c.get('ok') else 'no'} |")
         lines += ["", f"Chosen: **{report['search']['chosen']}** (budget {report['search']['budget_nme']} NME points)."]
+    if report.get("int8_sensitivity"):
+        lines += ["", "## INT8 sensitivity (one block fake-quantized at a time; worst first)", "",
+                  "| block | convs | landmarks move (px) |", "|---|---|---|"]
+        lines += [f"| {r['group']} | {r['convs']} | {r['landmark_deviation_px']:.3f} |" for r in report["int8_sensitivity"]]
+        lines += ["", "Keep the worst blocks float with --keep-float 'BLOCK.*', or fine-tune with --qat."]
     lines += ["", "## Layers", "", "| layer | in->out | k | out HW | MMACs | MMACs after | rank | scheme | precision |",
               "|---|---|---|---|---|---|---|---|---|"]
     for r in report["layers"]:

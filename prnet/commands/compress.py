@@ -20,6 +20,7 @@ def compress_command(
     calibration_count: int = typer.Option(64, "--calibration-count", help="Calibration images from the training split."),
     keep_float: List[str] = typer.Option([], "--keep-float", help="Module-name pattern kept in float (repeatable), e.g. 'decoder.13.*'. The input conv and 3-channel convs always are."),
     reduce_range: bool = typer.Option(False, "--reduce-range", help="7-bit weights (avoids u8s8 saturation on AVX2 without VNNI)."),
+    sensitivity: bool = typer.Option(False, "--sensitivity", help="With --int8: per-block INT8 sensitivity table in the report (which blocks to --keep-float)."),
     qat: int = typer.Option(0, "--qat", help="Quantization-aware fine-tuning steps before INT8 (0: off)."),
     fp16: bool = typer.Option(False, "--fp16", help="FP16 ONNX (GPU/TensorRT/CoreML; x86 CPUs gain nothing from it)."),
     budget_nme: Optional[float] = typer.Option(None, "--budget-nme", help="Search SVD energy / float layers for the fastest model within D NME points of FP32."),
@@ -42,7 +43,7 @@ def compress_command(
     try:
         config = build_config(svd, finetune_steps, int8, int8_target, calibration, calibration_count, keep_float,
                               reduce_range, qat, fp16, batch_size, lr, val_count, repeats, runtimes, upsample, device,
-                              seed, budget_nme)
+                              seed, budget_nme, sensitivity)
         report = run(model, data, out, config, val_fraction, seed, budget_nme, log=console.print)
     except PrnetInputError as err:
         from rich.markup import escape
@@ -54,7 +55,8 @@ def compress_command(
 
 
 def build_config(svd, finetune_steps, int8, int8_target, calibration, calibration_count, keep_float, reduce_range,
-                 qat, fp16, batch_size, lr, val_count, repeats, runtimes, upsample, device, seed, budget_nme):
+                 qat, fp16, batch_size, lr, val_count, repeats, runtimes, upsample, device, seed, budget_nme,
+                 sensitivity=False):
     from compress.distill import DistillConfig
     from compress.fp16 import Fp16Config
     from compress.int8 import DEFAULT_KEEP_FLOAT, Int8Config
@@ -82,7 +84,7 @@ def build_config(svd, finetune_steps, int8, int8_target, calibration, calibratio
         finetune=DistillConfig(steps=finetune_steps, batch_size=batch_size, lr=lr, device=device),
         qat=QatConfig(steps=qat, lr=lr / 5, int8=int8_config) if qat else None,
         int8=int8_config if int8 else None, fp16=Fp16Config() if fp16 else None, upsample=upsample,
-        val_count=val_count, latency_repeats=repeats, runtimes=chosen, seed=seed)
+        val_count=val_count, latency_repeats=repeats, runtimes=chosen, seed=seed, sensitivity=sensitivity)
 
 
 def run(model: Path, data: Path, out: Path, config, val_fraction: float, seed: int, budget_nme, log=print) -> dict:
