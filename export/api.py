@@ -7,10 +7,12 @@ the final name (unless `keep_on_mismatch`).
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from export.formats import TOLERANCES_PX, ExportResult, ParityError, get_format, resolve
 from export.metadata import metadata_for
@@ -19,13 +21,20 @@ from prnet.io import PrnetInputError, atomic_path
 
 
 def load_source(model: Any) -> tuple[Any, str]:
-    """A LoadedModel (model, config, layout) from a checkpoint path, or one given directly, and its name."""
+    """A LoadedModel (model, config, layout) from a checkpoint path, or one given directly, and its name.
+    The reference runs on the CPU in FP32: a model elsewhere is copied there, never moved."""
+    import torch
+
     if isinstance(model, (str, os.PathLike)):
         from prnet.checkpoint import load_model
 
         return load_model(Path(model), map_location="cpu"), str(model)
     if not all(hasattr(model, a) for a in ("model", "config", "layout")):
         raise TypeError("model must be a checkpoint path or a LoadedModel (with .model, .config, .layout)")
+    param = next(model.model.parameters())
+    if param.device.type != "cpu" or param.dtype != torch.float32:  # leave the caller's (GPU/half) model alone
+        model = copy.copy(model)
+        model.model = copy.deepcopy(model.model).float().cpu()
     return model, f"<in-memory {model.config.name}>"
 
 
@@ -39,6 +48,16 @@ def artifact_size(path: Path) -> int:
     if path.is_dir():
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     return path.stat().st_size
+
+
+@contextlib.contextmanager
+def eval_mode(module: Any) -> Iterator[Any]:
+    """The reference runs in eval mode; the caller's module gets its mode back."""
+    was_training = module.training
+    try:
+        yield module.eval()
+    finally:
+        module.train(was_training)
 
 
 def check_tolerance(result: ExportResult) -> None:
@@ -86,10 +105,10 @@ def export_model(
     out = Path(out) if out is not None else default_output(source, loaded.config.name, spec.suffix, precision)
     result = ExportResult(format=spec.name, path=out, precision=precision,
                           tolerance_px=tolerance_px or TOLERANCES_PX[precision])
-    deployed = to_deployment(loaded.model.float().eval(), upsample=upsample)
+    deployed = to_deployment(loaded.model, upsample=upsample)
     metadata = metadata_for(loaded, spec.name, precision, {k: v for k, v in options.items() if _plain(v)}, source)
     log(f"exporting {source} to {spec.name} ({precision})")
-    with atomic_path(out, suffix=spec.suffix) as tmp:
+    with eval_mode(loaded.model), atomic_path(out, suffix=spec.suffix) as tmp:
         result.notes += resolve(spec.exporter)(deployed, tmp, metadata, options) or []
         if spec.validator:
             result.notes.append(f"validated: {resolve(spec.validator)(tmp)}")

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+import torch
 
 from export.api import export_model
 from export.formats import format_for_path
@@ -66,9 +67,12 @@ def test_onnx_dynamic_batch_and_fp16(checkpoint, tmp_path):
 def test_parity_failure_can_keep_the_artifact(checkpoint, tmp_path):
     """(Without keep_on_mismatch nothing is written: tests/test_export_cli.py checks that and the exit code.)"""
     target = tmp_path / "strict.onnx"
-    kept = export_model("onnx", checkpoint, target, tolerance_px=(1e-12, 1e-13), keep_on_mismatch=True,
+    loaded = load_model(checkpoint)  # an in-memory model in training mode and float64: exported, not altered
+    loaded.model.double().train()
+    kept = export_model("onnx", loaded, target, tolerance_px=(1e-12, 1e-13), keep_on_mismatch=True,
                         parity_count=2, latency_runs=0)
     assert kept.status == "parity-failed" and target.is_file() and "tolerance" in kept.notes[-1]
+    assert loaded.model.training and next(loaded.model.parameters()).dtype == torch.float64
 
 
 def test_onnx_without_metadata_or_corrupt_is_a_clear_error(onnx_fp32, tmp_path):
