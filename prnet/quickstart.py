@@ -7,19 +7,17 @@
     bench     every variant x runtime side by side, OUT/bench                                bench.api
     report    OUT/report.md + OUT/report.json: every artifact, its status and the numbers
 
-Each stage is a plain function `stage_<name>(run, result, display)` with a time budget (seconds). Training
+Each stage is a plain function `stage_<name>(run, result, display)` (prnet/quickstart_stages.py) with a time
+budget (seconds). Training
 and distillation steps are sized from a measured step time so they fit their budgets on the machine at hand;
 other stages have fixed small settings and report when they overran. A failing stage is recorded (error and
 traceback in OUT/logs/<stage>.log) and the next stages continue with what exists (e.g. the start model when
-training failed); the exit code is then non-zero. Like the CLI, this module sits above every area: it imports
-compress/, export/ and bench/ lazily inside the stage functions (prnet's core never imports them).
+training failed); the exit code is then non-zero.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import shutil
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -171,6 +169,7 @@ def resolve_start_model(config: QuickstartConfig) -> tuple[Path | None, str]:
 # --- orchestration --------------------------------------------------------------------------------------
 def run_quickstart(config: QuickstartConfig, console=None) -> dict[str, Any]:
     """Run every stage (skipped ones recorded), write OUT/report.{md,json}; returns the report dict."""
+    from prnet import quickstart_stages
     from prnet.quickstart_display import Display
     from prnet.quickstart_report import build_report, write_report
 
@@ -183,8 +182,7 @@ def run_quickstart(config: QuickstartConfig, console=None) -> dict[str, Any]:
     Path(config.out).mkdir(parents=True, exist_ok=True)
     display.intro(config, why)
     display.note(f"{threads} CPU thread(s) for every runtime ({thread_choice(config.threads, thread_timings)})")
-    functions: dict[str, Callable] = {"data": stage_data, "train": stage_train, "compress": stage_compress,
-                                      "export": stage_export, "bench": stage_bench}
+    functions: dict[str, Callable] = {name: getattr(quickstart_stages, f"stage_{name}") for name in SKIPPABLE}
     for index, name in enumerate(STAGES[:-1], start=1):
         result = StageResult(name, config.budgets[name])
         run.results[name] = result
@@ -290,30 +288,7 @@ def dataset_ready(root: Path) -> bool:
         return False
 
 
-# --- stage 1: data --------------------------------------------------------------------------------------
-def stage_data(run: QuickstartRun, result: StageResult, display) -> None:
-    """Render `samples` synthetic faces in chunks until done or the budget is spent (never under min_samples)."""
-    from prnet.data.synth.generate import generate_dataset
-
-    config, root = run.config, run.path("data")
-    deadline = time.perf_counter() + result.budget_s * 0.9
-    chunk, n, rendered = max(8, config.workers * 8), 0, 0
-    with display.bar("synth", config.samples) as update:
-        while n < config.samples:
-            before, n = n, min(config.samples, n + chunk)
-            report = generate_dataset(root, n, seed=config.seed, workers=config.workers,
-                                      on_progress=lambda done, total, before=before: update(before + done))
-            update(n)
-            rendered += report.written
-            if time.perf_counter() > deadline and config.min_samples <= n < config.samples:
-                result.notes.append(f"data budget spent: {n} of {config.samples} samples")
-                break
-    run.dataset = root
-    result.numbers.update(samples=n, rendered=rendered, seed=config.seed)
-    result.add(root, "dataset", note=f"{n} synthetic samples (seed {config.seed}), prnet format")
-
-
-# --- stage 2: train -------------------------------------------------------------------------------------
+# --- machine probes ----------------------------------------------------------------------------------
 def seconds_per_step(model_name: str, input_size: int, batch_size: int) -> float:
     """Measured seconds of one training step (forward, backward, Adam) on random inputs, after a warm-up."""
     import torch
@@ -331,283 +306,3 @@ def seconds_per_step(model_name: str, input_size: int, batch_size: int) -> float
         optimizer.zero_grad(set_to_none=True)
         times.append(time.perf_counter() - tick)
     return times[-1]
-
-
-def steps_for(budget_s: float, step_s: float, config: QuickstartConfig, val_count: int, evals: int) -> int:
-    """Steps that fit `budget_s`: 15% margin for data loading, `evals` validation passes (forward ~1/3 step)."""
-    overhead = 10.0 + evals * val_count / config.batch_size * step_s / 3
-    steps = int((budget_s - overhead) / (step_s * 1.15))
-    return max(config.min_steps, min(config.max_steps, steps))
-
-
-def train_config_for(run: QuickstartRun, start) -> Any:
-    """The TrainConfig: fine-tuning `start` (a LoadedModel) at a low constant lr, or the scratch preset."""
-    from prnet.train_config import make_config as make_train_config
-
-    config = run.config
-    common = dict(data=str(run.dataset), out_dir=str(run.path("train")), val_fraction=config.val_fraction,
-                  num_threads=run.threads,
-                  seed=config.seed, batch_size=config.batch_size, num_workers=1, keep_last=1, tensorboard=False,
-                  progress=True, log_every=5, val_max_samples=64, image_log_count=0)
-    if start is None:
-        return make_train_config(config.scratch_preset, **common)
-    return make_train_config("full", model=start.config.name, input_size=start.config.input_size,
-                             bn_momentum=start.config.bn_momentum, lr=config.finetune_lr, lr_schedule="constant",
-                             warmup_steps=0, **common)
-
-
-def finetune_seed_checkpoint(path: Path, start, train_config, layout) -> Path:
-    """A step-0 checkpoint of the start model that `prnet.train.train(resume=...)` continues from: fine-tuning
-    through the trainer's own resume path (fresh optimizer, step 0), so the loop, logs and checkpoints are its."""
-    import torch
-
-    from prnet.checkpoint import save_checkpoint
-    from prnet.train import rng_states
-
-    model = start.model.float().train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=train_config.lr)
-    state = {"step": 0, "optimizer": optimizer.state_dict(), "scaler": torch.amp.GradScaler("cpu", enabled=False).state_dict(),
-             "rng": rng_states()}
-    save_checkpoint(path, model, layout, train_config=train_config.to_dict(), step=0, best_nme=None, train_state=state)
-    return path
-
-
-def validation_nme(model, run: QuickstartRun, train_config, layout) -> float:
-    """68-point NME of `model` on the run's validation split (the trainer's own evaluate)."""
-    from contextlib import nullcontext
-
-    import torch
-
-    from prnet.augment import AugmentConfig
-    from prnet.data.dataset import train_val_datasets
-    from prnet.train import evaluate
-    from prnet.train_data import TrainingItems
-
-    _, val = train_val_datasets(run.dataset, train_config.val_fraction, train_config.split_seed)
-    if val is None:
-        raise PrnetInputError(f"{run.dataset}: no validation split (too few samples)")
-    items = TrainingItems(val, model.config.input_size, model.config.output_scale, AugmentConfig.none())
-    return evaluate(model, items, layout, torch.device("cpu"), nullcontext(), train_config.batch_size, 0)["val_nme"]
-
-
-def stage_train(run: QuickstartRun, result: StageResult, display) -> None:
-    from prnet.augment import resize_layout
-    from prnet.checkpoint import load_model
-    from prnet.data.format import read_layout
-    from prnet.train import train
-
-    tick = time.perf_counter()
-    start = load_model(run.start_model) if run.start_model is not None else None
-    train_config = train_config_for(run, start)
-    layout = resize_layout(read_layout(run.dataset), train_config.input_size)
-    if start is not None and start.layout.layout_id != layout.layout_id:
-        raise PrnetInputError(f"{run.start_model}: its UV layout {start.layout.layout_id} is not the synthetic data's "
-                              f"{layout.layout_id} at {train_config.input_size} px, so it cannot be fine-tuned on it")
-    display.note("measuring a training step to size the run to the budget")
-    step_s = run.step_seconds(train_config.model, train_config.input_size, train_config.batch_size)
-    evals = 2 if start is not None else 1
-    spent = time.perf_counter() - tick
-    steps = steps_for(result.budget_s - spent, step_s, run.config, 16, evals)
-    train_config = dataclasses.replace(train_config, max_steps=steps, eval_every=steps, save_every=steps,
-                                       progress=display.is_terminal)
-    result.numbers.update(mode="fine-tune" if start else f"scratch ({run.config.scratch_preset})",
-                          model=train_config.model, input_size=train_config.input_size, steps=steps,
-                          batch_size=train_config.batch_size, measured_step_s=round(step_s, 3))
-    resume = None
-    if start is not None:
-        result.numbers["start_model"] = str(run.start_model)
-        result.numbers["val_nme_before"] = validation_nme(start.model, run, train_config, layout)
-        shutil.rmtree(run.path("train"), ignore_errors=True)  # a fresh run directory (no stale checkpoints)
-        resume = finetune_seed_checkpoint(run.path("train", "checkpoints", "step_0000000.pt"), start, train_config,
-                                          layout)
-    display.note(f"{result.numbers['mode']}: {steps} steps of {train_config.batch_size} at {train_config.input_size} px "
-                 f"(~{step_s:.2f} s/step measured)")
-    outcome = train(train_config, resume=resume)
-    best = outcome.best_checkpoint or outcome.last_checkpoint
-    if best is None:
-        raise RuntimeError("training wrote no checkpoint")
-    for stale in run.path("train", "checkpoints").glob("step_*.pt"):  # optimizer state: not needed downstream
-        stale.unlink()
-    run.model = best
-    result.numbers.update(val_nme_after=outcome.best_nme, final_step=outcome.step)
-    result.add(best, "checkpoint", note=f"best validation NME {fmt_pct(outcome.best_nme)} after {outcome.step} steps")
-    result.add(run.path("train", "metrics.jsonl"), "training log")
-
-
-def fmt_pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.2f} %"
-
-
-# --- stage 3: compress ----------------------------------------------------------------------------------
-class ResizedSamples:
-    """A map-style source of Samples at the model's input size (images, maps and landmarks resampled alike)."""
-
-    def __init__(self, source, size: int):
-        self.source, self.size = source, size
-
-    def __len__(self) -> int:
-        return len(self.source)
-
-    def __getitem__(self, i: int):
-        from prnet.augment import AugmentConfig, augment_sample
-
-        sample = self.source[i]
-        if sample.image.shape[0] == self.size:
-            return sample
-        image, posmap, landmarks = augment_sample(sample.image, sample.posmap, sample.landmarks, self.size,
-                                                  AugmentConfig.none(), None)
-        return dataclasses.replace(sample, image=image, posmap=posmap, landmarks=landmarks)
-
-
-def stage_compress(run: QuickstartRun, result: StageResult, display) -> None:
-    """INT8 (static QDQ) and SVD (distilled) + INT8 through compress.pipeline.compress_model, side by side."""
-    from compress.distill import DistillConfig
-    from compress.int8 import Int8Config
-    from compress.pipeline import CompressConfig, compress_model
-    from compress.svd import parse_svd_spec
-    from prnet.checkpoint import load_model
-    from prnet.data.dataset import train_val_datasets
-
-    tick, config = time.perf_counter(), run.config
-    loaded = load_model(run.model)
-    size = loaded.config.input_size
-    train, val = train_val_datasets(run.dataset, config.val_fraction, config.seed)
-    train, val = ResizedSamples(train, size), (ResizedSamples(val, size) if val is not None else None)
-    common = dict(int8=Int8Config(calibration_count=config.calibration_count), val_count=config.compress_val_count,
-                  latency_repeats=config.latency_repeats, seed=config.seed, threads=run.threads,
-                  runtimes=tuple(config.compress_runtimes))
-    with display.steps("compress", 2) as advance:
-        report = compress_model(loaded, train, val, CompressConfig(**common), run.path("compress", "int8"),
-                                log=display.note)
-        record_compression(run, result, "int8", report)
-        advance()
-        # distillation gets what the budget has left once the SVD run's other work (about the INT8 run's) is paid
-        left = result.budget_s - (time.perf_counter() - tick) * 2
-        step_s = run.step_seconds(loaded.config.name, size, 8) * 0.6  # student step + teacher forward
-        steps = max(0, min(config.max_distill_steps, int(left / (step_s * 1.15))))
-        result.numbers["distill_steps"] = steps
-        display.note(f"SVD {config.svd} + {steps} distillation steps (~{step_s:.2f} s/step), then INT8")
-        svd_config = CompressConfig(svd=parse_svd_spec(config.svd, input_size=size), **common,
-                                    finetune=DistillConfig(steps=steps, batch_size=8, log_every=max(1, steps // 5)))
-        report = compress_model(loaded, train, val, svd_config, run.path("compress", "svd_int8"), log=display.note)
-        record_compression(run, result, "svd_int8", report)
-        advance()
-
-
-def record_compression(run: QuickstartRun, result: StageResult, name: str, report: dict) -> None:
-    folder = run.path("compress", name)
-    runtimes = report["settings"]["runtimes"]
-    variants = {}
-    for row in report["variants"]:
-        cells = {}
-        for runtime in runtimes:
-            cell = row["runtimes"].get(runtime, {})
-            cells[runtime] = {"median_ms": cell.get("median_ms"), "speedup": cell.get("speedup_vs_original_ort"),
-                              "nme68_2d": (cell.get("accuracy") or {}).get("nme68_2d"), "error": cell.get("error")}
-        variants[row["variant"]] = {"file": str(folder / row["file"]), "size_bytes": row["size_bytes"],
-                                    "macs": row["macs"], "runtimes": cells}
-        failed = [r for r, c in cells.items() if c["error"] and c["median_ms"] is None]
-        if row["variant"] != "original-fp32":
-            result.add(folder / row["file"], f"onnx {row['variant']}", "failed" if failed else "ok",
-                       f"failed on {', '.join(failed)}" if failed else "")
-        if failed:
-            result.error = f"{name}/{row['variant']} failed on {', '.join(failed)}"
-    if name == "svd_int8":
-        run.compressed["svd+int8"] = folder / "model.int8.onnx"
-    else:
-        run.compressed["int8"] = folder / "model.int8.onnx"
-    result.numbers[name] = {"reference_nme68_2d": (report.get("reference_fp32_torch") or {}).get("nme68_2d"),
-                            "variants": variants, "svd": report.get("svd")}
-    result.add(folder / "report.md", "compress report")
-
-
-# --- stage 4: export ------------------------------------------------------------------------------------
-def stage_export(run: QuickstartRun, result: StageResult, display) -> None:
-    """Every format at its default precision, verified against FP32 PyTorch; a missing runtime is 'unavailable'."""
-    from export.api import export_model
-    from export.formats import ExportUnavailable, get_format
-
-    config, folder = run.config, run.path("export")
-    folder.mkdir(parents=True, exist_ok=True)
-    rows = {}
-    with display.steps("export", len(config.export_formats)) as advance:
-        for name in config.export_formats:
-            spec = get_format(name)
-            out = folder / f"model{spec.suffix}"
-            display.note(f"export {name}")
-            try:
-                exported = export_model(name, run.model, out, data=run.dataset, parity_count=config.parity_count,
-                                        latency_runs=config.export_latency_runs, log=display.note,
-                                        runner_options={"threads": run.threads})
-                status, note = exported.status, "; ".join(exported.notes)
-                rows[name] = {"status": status, "precision": exported.precision, "size_bytes": exported.size_bytes,
-                              "max_deviation_px": exported.max_deviation_px, "mean_deviation_px": exported.mean_deviation_px,
-                              "latency_ms": exported.latency_ms, "seconds": round(exported.seconds, 1), "notes": exported.notes}
-            except ExportUnavailable as err:
-                status, note = "unavailable", str(err)
-                rows[name] = {"status": status, "reason": note}
-            except Exception as err:  # one broken exporter must not hide the other formats
-                status, note = "failed", f"{type(err).__name__}: {err}"
-                rows[name] = {"status": status, "reason": note}
-            result.add(out, name, status, note)
-            advance()
-    result.numbers["formats"] = rows
-    failed = [n for n, r in rows.items() if r["status"] not in ("ok", "unavailable")]
-    if failed:
-        result.error = f"export failed for {', '.join(failed)}"
-
-
-# --- stage 5: bench -------------------------------------------------------------------------------------
-def bench_data(run: QuickstartRun, display) -> Path | None:
-    """None (bench's built-in synthetic validation set: faces never trained on) for a model in the data's own
-    layout; for a smaller model (64 px), the run's validation split then training samples, resampled to its
-    size and layout and written as OUT/data_<size> (the built-in set only comes in the 256 px layout)."""
-    from prnet.checkpoint import load_model
-    from prnet.data.dataset import train_val_datasets
-    from prnet.data.format import Manifest, create_dataset, read_layout, write_sample
-
-    loaded = load_model(run.model)
-    if run.dataset is None or loaded.layout.layout_id == read_layout(run.dataset).layout_id:
-        return None
-    size = loaded.config.input_size
-    train, val = train_val_datasets(run.dataset, run.config.val_fraction, run.config.seed)
-    root = run.path(f"data_{size}")
-    shutil.rmtree(root, ignore_errors=True)
-    manifest = create_dataset(root, loaded.layout, Manifest(image_size=size, layout_id=loaded.layout.layout_id,
-                                                              map_encoding="float32", image_ext=".png",
-                                                              generator={"resampled_from": str(run.dataset)}))
-    samples = [ResizedSamples(val, size)[i] for i in range(len(val))] if val is not None else []
-    samples += [ResizedSamples(train, size)[i] for i in range(len(train))]
-    for index, sample in enumerate(samples):
-        write_sample(root, manifest, index, sample.image, sample.posmap, sample.landmarks, sample.params)
-    display.note(f"bench data: {root} ({len(samples)} samples resampled to {size} px, validation split first)")
-    return root
-
-
-def stage_bench(run: QuickstartRun, result: StageResult, display) -> None:
-    """`prnet bench` on the trained model: its variants x runtimes on the built-in synthetic validation set."""
-    from bench.api import benchmark
-    from bench.core import BenchSettings
-    from bench.report import print_table
-
-    config = run.config
-    data = bench_data(run, display)
-    settings = BenchSettings(threads=run.threads, batch=config.bench_batch, iters=config.bench_iters,
-                             warmup=1, rounds=config.bench_rounds, throughput_iters=2)
-    with display.spinner("bench"):
-        report, written = benchmark(run.model, config.bench_variants, config.bench_backends, data, config.bench_samples,
-                                    settings, run.path("bench"), log=display.note, print_table=False)
-    display.show(lambda console: print_table(report, console))
-    rows = {}
-    for row in report["rows"]:
-        rows[row["name"]] = {"status": row["status"], "reason": row.get("reason"),
-                             "p50_ms": (row.get("latency_ms") or {}).get("p50"),
-                             "nme68_2d": (row.get("accuracy") or {}).get("nme68_2d"),
-                             "size_bytes": row.get("size_bytes"), "artifact": row.get("artifact")}
-    result.numbers.update(rows=rows, reference_row=report.get("reference_row"), pareto_front=report.get("pareto_front"),
-                          data=report["data"]["source"])
-    for kind, path in written.items():
-        result.add(path, f"bench {kind}")
-    failed = [name for name, row in rows.items() if row["status"] == "failed"]
-    if failed:
-        result.error = f"bench rows failed: {', '.join(failed)}"

@@ -15,7 +15,7 @@ from rich.console import Console
 from train_fixtures import make_dataset, tiny_layout
 from typer.testing import CliRunner
 
-from prnet import quickstart
+from prnet import quickstart, quickstart_stages
 from prnet.cli import app
 from prnet.io import PrnetInputError
 
@@ -55,7 +55,7 @@ def fakes(monkeypatch, tmp_path):
 
     def install(fail=(), seen=None):
         for name in quickstart.SKIPPABLE:
-            monkeypatch.setattr(quickstart, f"stage_{name}", fake_stage(name, name in fail, seen))
+            monkeypatch.setattr(quickstart_stages, f"stage_{name}", fake_stage(name, name in fail, seen))
 
     return install
 
@@ -156,9 +156,9 @@ def test_threads_pinned_or_measured():
 
 def test_training_steps_fit_the_budget():
     config = quickstart.make_config(threads=1)
-    assert quickstart.steps_for(240, 2.0, config, 16, 2) == int((240 - 10 - 2 * 16 / 8 * 2 / 3) / 2.3)
-    assert quickstart.steps_for(5, 2.0, config, 16, 2) == config.min_steps  # never fewer than min_steps
-    assert quickstart.steps_for(1e6, 0.01, config, 16, 2) == config.max_steps
+    assert quickstart_stages.steps_for(240, 2.0, config, 16, 2) == int((240 - 10 - 2 * 16 / 8 * 2 / 3) / 2.3)
+    assert quickstart_stages.steps_for(5, 2.0, config, 16, 2) == config.min_steps  # never fewer than min_steps
+    assert quickstart_stages.steps_for(1e6, 0.01, config, 16, 2) == config.max_steps
 
 
 def test_resized_samples_keep_maps_and_landmarks_consistent(tmp_path):
@@ -168,14 +168,14 @@ def test_resized_samples_keep_maps_and_landmarks_consistent(tmp_path):
 
     layout = tiny_layout(32)
     source = PositionMapDataset(make_dataset(tmp_path / "data", n=2, size=32, layout=layout))
-    resized = quickstart.ResizedSamples(source, 64)
+    resized = quickstart_stages.ResizedSamples(source, 64)
     sample, original = resized[1], source[1]
     assert sample.image.shape == (64, 64, 3) and sample.posmap.shape == (64, 64, 3)
     np.testing.assert_allclose(sample.landmarks[:, :2], (original.landmarks[:, :2] + 0.5) * 2 - 0.5, atol=1e-3)
     np.testing.assert_allclose(sample.landmarks[:, 2], original.landmarks[:, 2] * 2, rtol=1e-5)
     from_map = landmarks_from_posmap(sample.posmap, resize_layout(layout, 64))
     assert np.abs(from_map - sample.landmarks).max() < 1.5  # the map, read at the new layout, agrees
-    assert quickstart.ResizedSamples(source, 32)[0].image.shape == (32, 32, 3)
+    assert quickstart_stages.ResizedSamples(source, 32)[0].image.shape == (32, 32, 3)
 
 
 def test_finetuning_continues_from_the_start_model(tmp_path):
@@ -194,7 +194,7 @@ def test_finetuning_continues_from_the_start_model(tmp_path):
     run = quickstart.QuickstartRun(config, tmp_path / "start.pt", threads=1)
     run.dataset = data
     result = quickstart.StageResult("train", 60)
-    quickstart.stage_train(run, result, quiet_display())
+    quickstart_stages.stage_train(run, result, quiet_display())
     numbers = result.numbers
     assert numbers["mode"] == "fine-tune" and numbers["steps"] == numbers["final_step"] == 3
     assert 0 < numbers["val_nme_before"] < 10 and 0 < numbers["val_nme_after"] < 10
@@ -216,4 +216,4 @@ def test_finetuning_rejects_a_model_in_another_layout(tmp_path):
                                    tmp_path / "start.pt")
     run.dataset = data
     with pytest.raises(PrnetInputError, match="cannot be fine-tuned"):
-        quickstart.stage_train(run, quickstart.StageResult("train", 60), quiet_display())
+        quickstart_stages.stage_train(run, quickstart.StageResult("train", 60), quiet_display())

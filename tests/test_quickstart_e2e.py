@@ -1,0 +1,49 @@
+"""The reduced end-to-end quickstart path CI runs (`prnet quickstart --fast`) on a fresh directory: every stage
+for real (synthetic data, a tiny model trained from scratch, INT8 and SVD+INT8, every export format, bench),
+and a report listing every stage with its status and files that exist. About 1 minute on an idle 2-core CPU
+(3-4 minutes while other heavy jobs share it)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from prnet.cli import app
+from prnet.quickstart import EXPORT_FORMATS, STAGES
+
+
+@pytest.mark.slow
+def test_quickstart_fast_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.setattr("prnet.default_model.DEFAULT_MODEL_PATH", tmp_path / "no_default_model.pt")  # --fast ignores it anyway
+    out = tmp_path / "quickstart"
+    result = CliRunner().invoke(app, ["quickstart", "--fast", "--out", str(out)])
+    report = json.loads((out / "report.json").read_text())
+    assert result.exit_code == 0, result.output + json.dumps([(s["name"], s["error"]) for s in report["stages"]])
+    assert report["ok"] and report["exit_code"] == 0
+    stages = {s["name"]: s for s in report["stages"]}
+    assert list(stages) == list(STAGES) and all(s["status"] == "ok" for s in stages.values())
+    for artifact in report["artifacts"]:  # every listed file exists, except formats that cannot be made here
+        assert artifact["status"] in ("ok", "unavailable"), artifact
+        assert Path(artifact["path"]).exists() == (artifact["status"] == "ok"), artifact
+    assert {a["stage"] for a in report["artifacts"]} == set(STAGES)
+
+    train = stages["train"]["numbers"]
+    assert train["mode"].startswith("scratch") and train["final_step"] == train["steps"] >= 4
+    assert train["val_nme_after"] is not None
+    for plan in ("int8", "svd_int8"):
+        int8 = stages["compress"]["numbers"][plan]["variants"]["compressed-int8"]["runtimes"]["onnxruntime"]
+        assert int8["median_ms"] > 0 and int8["nme68_2d"] > 0
+    formats = stages["export"]["numbers"]["formats"]
+    assert list(formats) == list(EXPORT_FORMATS) and formats["onnx"]["status"] == "ok"
+    assert formats["onnx"]["max_deviation_px"] < 0.05
+    for name, row in formats.items():
+        assert row["status"] in ("ok", "unavailable") and (row["status"] == "ok" or name in row["reason"].lower())
+    rows = stages["bench"]["numbers"]["rows"]
+    assert rows["fp32/onnxruntime"]["status"] == "ok" and rows["int8/onnxruntime"]["p50_ms"] > 0
+
+    markdown = (out / "report.md").read_text()
+    assert all(f"| {name} | ok |" in markdown for name in STAGES) and "## Artifacts" in markdown
+    assert "tensorrt" in markdown
