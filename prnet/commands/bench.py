@@ -43,6 +43,7 @@ def bench_command(
     from prnet.io import PrnetInputError
 
     console = Console(stderr=True)
+    _quiet_third_party_warnings()
     for name, value in (("--threads", threads), ("--batch", batch), ("--iters", iters), ("--rounds", rounds)):
         if value < 1:
             console.print(f"[red]{name} must be at least 1, got {value}[/red]")
@@ -66,3 +67,16 @@ def bench_command(
     if not any(row["status"] == "ok" for row in report["rows"]):
         console.print("[red]no row ran: see the reasons above[/red]")
         raise typer.Exit(1)
+
+
+def _quiet_third_party_warnings() -> None:
+    """The exporters' libraries print pages of deprecation and missing-GPU-kernel warnings that say nothing
+    about the benchmark (torch.onnx constant folding, torchao's CUDA kernels, pytree deprecations)."""
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*Constant folding.*")
+    for name in ("torchao", "torch.utils._pytree"):
+        logging.getLogger(name).setLevel(logging.ERROR)
