@@ -68,9 +68,10 @@ class QuickstartConfig:
     bench_iters: int = 10
     bench_rounds: int = 2
     bench_batch: int = 4
-    # seconds per stage (sum + start-up stays under 15 minutes on 2 cores)
+    # seconds per stage; a stage's budget shrinks (to a third at most) when earlier ones overran total_budget_s
     budgets: dict[str, float] = field(default_factory=lambda: dict(
         data=60, train=240, compress=200, export=170, bench=170, report=10))
+    total_budget_s: float = 870.0  # 14.5 minutes: what the whole run aims to stay within
 
     def validate(self) -> "QuickstartConfig":
         unknown = [s for s in self.skip if s not in SKIPPABLE]
@@ -88,7 +89,7 @@ FAST = dict(fast=True, samples=16, min_samples=16, val_fraction=0.25, scratch_pr
             min_steps=4, max_steps=40, max_distill_steps=20, calibration_count=4, compress_val_count=4,
             compress_runtimes=("onnxruntime",), latency_repeats=2, parity_count=1, export_latency_runs=1,
             bench_variants="fp32,int8", bench_samples=4, bench_iters=2, bench_rounds=1, bench_batch=2,
-            budgets=dict(data=15, train=25, compress=30, export=90, bench=30, report=5))
+            budgets=dict(data=15, train=25, compress=30, export=90, bench=30, report=5), total_budget_s=195.0)
 
 
 def make_config(fast: bool = False, **overrides: Any) -> QuickstartConfig:
@@ -184,7 +185,7 @@ def run_quickstart(config: QuickstartConfig, console=None) -> dict[str, Any]:
     display.note(f"{threads} CPU thread(s) for every runtime ({thread_choice(config.threads, thread_timings)})")
     functions: dict[str, Callable] = {name: getattr(quickstart_stages, f"stage_{name}") for name in SKIPPABLE}
     for index, name in enumerate(STAGES[:-1], start=1):
-        result = StageResult(name, config.budgets[name])
+        result = StageResult(name, stage_budget(config, name, time.perf_counter() - started))
         run.results[name] = result
         blocked = blocked_reason(run, name)
         if name in config.skip:
@@ -219,6 +220,14 @@ def run_quickstart(config: QuickstartConfig, console=None) -> dict[str, Any]:
     write_report(report, Path(config.out))
     display.summary(report)
     return report
+
+
+def stage_budget(config: QuickstartConfig, name: str, elapsed_s: float) -> float:
+    """Stage `name`'s budget: its own, cut when earlier stages overran so that the stages still to come keep
+    theirs within total_budget_s; never under a third of its own (sizes training and distillation steps)."""
+    later = sum(config.budgets[s] for s in STAGES[STAGES.index(name) + 1:] if s not in config.skip)
+    left = config.total_budget_s - elapsed_s - later
+    return round(max(config.budgets[name] / 3, min(config.budgets[name], left)), 1)
 
 
 def choose_threads(requested: int = 0) -> tuple[int, dict[int, float]]:

@@ -109,40 +109,53 @@ def stage_train(run: QuickstartRun, result: StageResult, display) -> None:
     from prnet.data.format import read_layout
     from prnet.train import train
 
-    tick = time.perf_counter()
+    tick, config = time.perf_counter(), run.config
     start = load_model(run.start_model) if run.start_model is not None else None
     train_config = train_config_for(run, start)
     layout = resize_layout(read_layout(run.dataset), train_config.input_size)
     if start is not None and start.layout.layout_id != layout.layout_id:
         raise PrnetInputError(f"{run.start_model}: its UV layout {start.layout.layout_id} is not the synthetic data's "
                               f"{layout.layout_id} at {train_config.input_size} px, so it cannot be fine-tuned on it")
-    display.note("measuring a training step to size the run to the budget")
-    step_s = run.step_seconds(train_config.model, train_config.input_size, train_config.batch_size)
-    evals = 2 if start is not None else 1
-    spent = time.perf_counter() - tick
-    steps = steps_for(result.budget_s - spent, step_s, run.config, 16, evals)
-    train_config = dataclasses.replace(train_config, max_steps=steps, eval_every=steps, save_every=steps,
-                                       progress=display.is_terminal)
-    result.numbers.update(mode="fine-tune" if start else f"scratch ({run.config.scratch_preset})",
-                          model=train_config.model, input_size=train_config.input_size, steps=steps,
-                          batch_size=train_config.batch_size, measured_step_s=round(step_s, 3))
+    result.numbers.update(mode="fine-tune" if start else f"scratch ({config.scratch_preset})", model=train_config.model,
+                          input_size=train_config.input_size, batch_size=train_config.batch_size)
+    shutil.rmtree(run.path("train"), ignore_errors=True)  # a fresh run directory (no stale checkpoints or logs)
     resume = None
     if start is not None:
         result.numbers["start_model"] = str(run.start_model)
         result.numbers["val_nme_before"] = validation_nme(start.model, run, train_config, layout)
-        shutil.rmtree(run.path("train"), ignore_errors=True)  # a fresh run directory (no stale checkpoints)
         resume = finetune_seed_checkpoint(run.path("train", "checkpoints", "step_0000000.pt"), start, train_config,
                                           layout)
-    display.note(f"{result.numbers['mode']}: {steps} steps of {train_config.batch_size} at {train_config.input_size} px "
-                 f"(~{step_s:.2f} s/step measured)")
-    outcome = train(train_config, resume=resume)
+    display.note("measuring a training step to size the run to the budget")
+    key = (train_config.model, train_config.input_size, train_config.batch_size)
+    probe_s = run.step_seconds(*key)
+    deadline = tick + result.budget_s
+    # Fine-tuning (constant lr) runs in two segments, the second sized from the first's real speed: a shared
+    # machine's load swings the probe 2-4x. A from-scratch run keeps its cosine schedule over one segment.
+    segments = 2 if start is not None else 1
+    steps = steps_for(deadline - time.perf_counter(), probe_s, config, 16, 2 if start else 1)
+    steps = min(config.max_steps, max(config.min_steps, steps // segments))
+    outcome, done, real_s = None, 0, probe_s
+    for segment in range(segments):
+        if segment and (steps - done < 2):
+            break
+        segment_config = dataclasses.replace(train_config, max_steps=steps, eval_every=steps, save_every=steps,
+                                             progress=display.is_terminal)
+        display.note(f"{result.numbers['mode']}: steps {done + 1}-{steps} of {train_config.batch_size} at "
+                     f"{train_config.input_size} px (~{real_s:.2f} s/step)")
+        segment_tick = time.perf_counter()
+        outcome = train(segment_config, resume=resume)
+        real_s = (time.perf_counter() - segment_tick) / max(1, outcome.step - done)  # with eval and saving
+        run.step_times[key] = real_s
+        done, resume = outcome.step, outcome.last_checkpoint
+        steps = done + min(config.max_steps - done, int((deadline - time.perf_counter()) / (real_s * 1.1)))
     best = outcome.best_checkpoint or outcome.last_checkpoint
     if best is None:
         raise RuntimeError("training wrote no checkpoint")
     for stale in run.path("train", "checkpoints").glob("step_*.pt"):  # optimizer state: not needed downstream
         stale.unlink()
     run.model = best
-    result.numbers.update(val_nme_after=outcome.best_nme, final_step=outcome.step)
+    result.numbers.update(steps=outcome.step, final_step=outcome.step, val_nme_after=outcome.best_nme,
+                          probe_step_s=round(probe_s, 3), step_s=round(real_s, 3))
     result.add(best, "checkpoint", note=f"best validation NME {fmt_pct(outcome.best_nme)} after {outcome.step} steps")
     result.add(run.path("train", "metrics.jsonl"), "training log")
 

@@ -161,6 +161,18 @@ def test_training_steps_fit_the_budget():
     assert quickstart_stages.steps_for(1e6, 0.01, config, 16, 2) == config.max_steps
 
 
+def test_budgets_shrink_when_earlier_stages_overran():
+    config = quickstart.make_config(threads=1)
+    assert quickstart.stage_budget(config, "data", 0) == config.budgets["data"]
+    on_time = sum(config.budgets[s] for s in ("data",))
+    assert quickstart.stage_budget(config, "train", on_time) == config.budgets["train"]
+    late = quickstart.stage_budget(config, "train", on_time + 100)
+    assert late == config.budgets["train"] - 100 + (config.total_budget_s - sum(config.budgets.values()))
+    assert quickstart.stage_budget(config, "train", 10_000) == config.budgets["train"] / 3
+    skipping = quickstart.make_config(threads=1, skip=("bench",))  # a skipped stage's time is not reserved
+    assert quickstart.stage_budget(skipping, "train", on_time + 100) == config.budgets["train"]
+
+
 def test_resized_samples_keep_maps_and_landmarks_consistent(tmp_path):
     from prnet.augment import resize_layout
     from prnet.data.dataset import PositionMapDataset
@@ -180,7 +192,8 @@ def test_resized_samples_keep_maps_and_landmarks_consistent(tmp_path):
 
 def test_finetuning_continues_from_the_start_model(tmp_path):
     """The start checkpoint seeds a step-0 run of prnet.train: it trains the given number of steps from those
-    weights (not from a fresh init), reports validation NME before and after and leaves best.pt only."""
+    weights (not from a fresh init), in two resumed segments, reports validation NME before and after and
+    leaves best.pt only."""
     from prnet.checkpoint import load_model, save_checkpoint
     from prnet.model import create_model
 
@@ -189,14 +202,17 @@ def test_finetuning_continues_from_the_start_model(tmp_path):
     torch.manual_seed(123)
     start = create_model("prnet-quarter", input_size=32, bn_momentum=0.1)
     save_checkpoint(tmp_path / "start.pt", start, layout)
-    config = quickstart.make_config(fast=True, out=tmp_path / "qs", model=tmp_path / "start.pt", min_steps=3,
-                                    max_steps=3, batch_size=4, threads=1)
+    config = quickstart.make_config(fast=True, out=tmp_path / "qs", model=tmp_path / "start.pt", min_steps=2,
+                                    max_steps=6, batch_size=4, threads=1)
     run = quickstart.QuickstartRun(config, tmp_path / "start.pt", threads=1)
     run.dataset = data
     result = quickstart.StageResult("train", 60)
     quickstart_stages.stage_train(run, result, quiet_display())
     numbers = result.numbers
-    assert numbers["mode"] == "fine-tune" and numbers["steps"] == numbers["final_step"] == 3
+    # two segments (the second resumes the first: steps 1-3 sized by the probe, 4-6 by the measured speed)
+    assert numbers["mode"] == "fine-tune" and numbers["steps"] == numbers["final_step"] == 6
+    metrics = [json.loads(line) for line in (tmp_path / "qs" / "train" / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in metrics if "val_nme" in m] == [3, 6]
     assert 0 < numbers["val_nme_before"] < 10 and 0 < numbers["val_nme_after"] < 10
     trained = load_model(run.model)
     assert trained.layout.layout_id == layout.layout_id and trained.config.bn_momentum == 0.1
