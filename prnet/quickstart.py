@@ -70,7 +70,7 @@ class QuickstartConfig:
     bench_batch: int = 4
     # seconds per stage; a stage's budget shrinks (to a third at most) when earlier ones overran total_budget_s
     budgets: dict[str, float] = field(default_factory=lambda: dict(
-        data=60, train=240, compress=200, export=170, bench=170, report=10))
+        data=60, train=240, compress=220, export=140, bench=170, report=10))
     total_budget_s: float = 870.0  # 14.5 minutes: what the whole run aims to stay within
 
     def validate(self) -> "QuickstartConfig":
