@@ -7,21 +7,10 @@ import functools
 from pathlib import Path
 from typing import Callable
 
+from prnet import default_model
 from prnet.io import PrnetInputError
 
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "prnet" / "assets" / "default_model"
 DEFAULT_SAMPLES = 32
-
-
-def default_model_path() -> Path:
-    """The built-in default model shipped with prnet, or a clear error while the install has none."""
-    candidates = sorted(DEFAULT_MODEL_DIR.glob("*.pt")) if DEFAULT_MODEL_DIR.is_dir() else []
-    if not candidates:
-        raise PrnetInputError(
-            f"no built-in default model in this install ({DEFAULT_MODEL_DIR} holds no .pt checkpoint); "
-            "pass --model CKPT with a checkpoint from `prnet train`"
-        )
-    return candidates[0]
 
 
 def parse_names(text: str | None, registry: dict, kind: str) -> list[str]:
@@ -65,7 +54,7 @@ def benchmark(
         variant_specs += compressed_variants(compressed)
     if samples < 1:
         raise PrnetInputError(f"--samples must be at least 1, got {samples}")
-    model_path = Path(model) if model is not None else default_model_path()
+    model_path = Path(model) if model is not None else default_model.default_model_path()
     loaded = load_model(model_path)
     validation = bench_data.validation_set(data, samples, int(loaded.config.input_size))
     out_dir = Path(out) if out is not None else default_out_dir()

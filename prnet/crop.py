@@ -5,8 +5,9 @@ live in the crop frame; z is scaled by the same factor as x and y (a similarity 
 map back to the original image is `transform_points(points, inverse_similarity(M))`.
 
 Box conventions (documented in the README):
-- from ground-truth 2D landmarks (training data, evaluation): square box centred on the landmark bounding box,
-  side = LANDMARK_BOX_SCALE x the mean of its width and height (PRNet's generate_posmap_300WLP and its eval).
+- from ground-truth 2D landmarks (training data): square box centred on the landmark bounding box,
+  side = LANDMARK_BOX_SCALE (1.5) x the mean of its width and height (PRNet's generate_posmap_300WLP). PRNet's
+  evaluation with ground-truth landmarks (its api.process) uses 1.6 instead: prnet.data.aflw2000 passes that.
 - from a face detector box: centre shifted down by DETECTION_SHIFT x the box size, side = DETECTION_BOX_SCALE x
   the box size (PRNet's demo uses 0.14 and 1.58 for dlib boxes; detectors differ, see prnet.detect).
 """

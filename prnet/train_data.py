@@ -86,8 +86,12 @@ class BatchStream:
             epoch, offset = epoch + 1, 0
 
 
-def single_threaded_worker(worker_id: int) -> None:
-    """DataLoader workers decode and warp one sample at a time: keep OpenCV from spawning its own thread pool."""
+def single_threaded_opencv() -> None:
+    """DataLoader workers decode and warp one sample at a time: keep OpenCV from spawning its own thread pool.
+
+    Set in the parent BEFORE the workers fork (they inherit it): a forked worker that reconfigures a thread pool
+    its parent already started can hang forever (seen with cv2.setNumThreads in worker_init_fn).
+    """
     import cv2
 
     cv2.setNumThreads(1)
@@ -101,9 +105,11 @@ def make_batch_stream(items: TrainingItems, batch_size: int, world_size: int, ra
             f"the training split has {len(items)} samples, fewer than one batch of {batch_size} per process "
             f"({world_size} process(es)); use a smaller --batch-size or more data"
         )
+    if num_workers > 0:
+        single_threaded_opencv()
     loader = torch.utils.data.DataLoader(
         items, batch_size=batch_size, sampler=sampler, drop_last=True, num_workers=num_workers,
-        pin_memory=pin_memory, persistent_workers=num_workers > 0, worker_init_fn=single_threaded_worker, prefetch_factor=4 if num_workers > 0 else None,
+        pin_memory=pin_memory, persistent_workers=num_workers > 0, prefetch_factor=4 if num_workers > 0 else None,
     )
     return BatchStream(loader, sampler, batch_size)
 

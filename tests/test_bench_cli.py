@@ -50,9 +50,7 @@ def test_bench_writes_a_run_dir(app, assets, tmp_path):
 
 
 def test_bench_without_model_or_default_says_pass_model(app, monkeypatch, tmp_path):
-    import bench.api
-
-    monkeypatch.setattr(bench.api, "DEFAULT_MODEL_DIR", tmp_path / "no_default_model")
+    monkeypatch.setattr("prnet.default_model.DEFAULT_MODEL_PATH", tmp_path / "no_default_model.pt")
     result = CliRunner().invoke(app, ["--out", str(tmp_path / "run"), *FAST])
     assert result.exit_code == 2
     assert "--model" in result.output
