@@ -18,7 +18,7 @@ import numpy as np
 
 from bench import accuracy, measure
 from bench.data import ValidationSet
-from bench.report import SCHEMA_NAME, SCHEMA_VERSION, Row, mark_pareto, row_name
+from bench.report import SCHEMA_NAME, SCHEMA_VERSION, Row, mark_pareto
 from bench.specs import BackendSpec, BenchContext, BuiltVariant, PreparedRow, Unavailable, VariantSpec, unavailable_reason
 
 

@@ -5,14 +5,13 @@ fp32 is the trained PRNet as it is (the reference). The compressed variants come
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from bench.specs import BenchContext, BuiltVariant, VariantSpec, missing_module
+from bench.specs import BenchContext, BuiltVariant, VariantSpec
 
 
 def _cost(module, input_size: int) -> tuple[int, int | None, list[str]]:

@@ -1,6 +1,6 @@
 """GPU check for prnet.runner.TorchRunner, `prnet eval` and `prnet predict` on CUDA: run from the repo root,
 `python scripts/gpu_check_predict.py` (random full PRNet; compares CPU vs CUDA maps, times batch 1 and 16)."""
-import subprocess, sys, time, json, os
+import subprocess, sys, time, os
 sys.path.insert(0, "tests")
 print(subprocess.run("nvidia-smi --query-gpu=name,memory.total --format=csv || true", shell=True, capture_output=True, text=True).stdout)
 import numpy as np, torch

@@ -60,7 +60,7 @@ def test_resume_after_sigkill_gives_the_same_curve(tmp_path, data):
 
     killed = tmp_path / "killed"
     code = ("import json, sys; from prnet.train import train; from prnet.train_config import make_config; "
-            f"train(make_config('cpu-tiny', **json.loads(sys.argv[1])))")
+            "train(make_config('cpu-tiny', **json.loads(sys.argv[1])))")
     proc = subprocess.Popen(
         [sys.executable, "-c", code, json.dumps({**settings, "out_dir": str(killed)})], cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
