@@ -25,22 +25,9 @@ import torch
 
 
 def toy_layout(size: int):
-    from prnet.layout import UVLayout
+    from prnet.layout import disk_layout
 
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-    c, r = (size - 1) / 2, size * 0.42
-    face = (xx - c) ** 2 + (yy - c) ** 2 <= r**2
-    angles = np.linspace(0, 2 * np.pi, 68, endpoint=False)
-    radii = np.where(np.arange(68) % 2 == 0, r * 0.75, r * 0.4)
-    landmark_uv = np.stack([c + radii * np.cos(angles), c + radii * np.sin(angles)], 1).astype(np.float32)
-    weight = np.where(face, 3.0, 0.0).astype(np.float32)
-    weight[(np.abs(xx - c) < r * 0.3) & (np.abs(yy - c) < r * 0.3)] = 4.0
-    for u, v in landmark_uv:
-        weight[int(round(v)), int(round(u))] = 16.0
-    ids = -np.ones((size, size), np.int64)
-    ids[face] = np.arange(face.sum())
-    quads = np.stack([ids[:-1, :-1], ids[:-1, 1:], ids[1:, :-1]], -1).reshape(-1, 3)
-    return UVLayout(f"toy-disk-{size}", size, landmark_uv, face, weight, quads[(quads >= 0).all(1)].astype(np.int32))
+    return disk_layout(size, name=f"toy-disk-{size}")
 
 
 def toy_sample(layout, rng: np.random.Generator):

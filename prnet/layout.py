@@ -92,3 +92,22 @@ class UVLayout:
             if isinstance(err, PrnetInputError):
                 raise
             raise PrnetInputError(f"{path}: corrupt UV layout file ({err}); rebuild it with `prnet data uv`") from err
+
+
+def disk_layout(size: int = 32, name: str = "toy-disk") -> UVLayout:
+    """A synthetic layout for tests and toy tasks: a disk-shaped face, 68 landmarks on two rings inside it,
+    loss weights 3 on the face, 4 in a central square, 16 at the landmark pixels, triangles over face pixels."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    c, r = (size - 1) / 2, size * 0.42
+    face = (xx - c) ** 2 + (yy - c) ** 2 <= r**2
+    angles = np.linspace(0, 2 * np.pi, 68, endpoint=False)
+    radii = np.where(np.arange(68) % 2 == 0, r * 0.75, r * 0.4)
+    landmark_uv = np.stack([c + radii * np.cos(angles), c + radii * np.sin(angles)], 1).astype(np.float32)
+    weight = np.where(face, WEIGHT_FACE, WEIGHT_OTHER).astype(np.float32)
+    weight[(np.abs(xx - c) < r * 0.3) & (np.abs(yy - c) < r * 0.3)] = WEIGHT_EYES_NOSE_MOUTH
+    for u, v in landmark_uv:
+        weight[int(round(v)), int(round(u))] = WEIGHT_LANDMARK
+    ids = -np.ones((size, size), np.int64)
+    ids[face] = np.arange(face.sum())
+    corners = np.stack([ids[:-1, :-1], ids[:-1, 1:], ids[1:, :-1]], -1).reshape(-1, 3)
+    return UVLayout(name, size, landmark_uv, face, weight, corners[(corners >= 0).all(1)].astype(np.int32))

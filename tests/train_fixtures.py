@@ -13,26 +13,12 @@ import cv2
 import numpy as np
 
 from prnet.data.format import Manifest, create_dataset, write_sample
-from prnet.layout import UVLayout
+from prnet.layout import UVLayout, disk_layout
 
 
 def tiny_layout(size: int = 32, name: str = "test-disk") -> UVLayout:
     """A disk-shaped face in UV space with 68 landmarks on rings inside it."""
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-    c, r = (size - 1) / 2, size * 0.42
-    face = (xx - c) ** 2 + (yy - c) ** 2 <= r**2
-    angles = np.linspace(0, 2 * np.pi, 68, endpoint=False)
-    radii = np.where(np.arange(68) % 2 == 0, r * 0.75, r * 0.4)
-    landmark_uv = np.stack([c + radii * np.cos(angles), c + radii * np.sin(angles)], 1).astype(np.float32)
-    weight = np.where(face, 3.0, 0.0).astype(np.float32)
-    weight[(np.abs(xx - c) < r * 0.3) & (np.abs(yy - c) < r * 0.3)] = 4.0
-    for u, v in landmark_uv:
-        weight[int(round(v)), int(round(u))] = 16.0
-    ids = -np.ones((size, size), np.int64)
-    ids[face] = np.arange(face.sum())
-    quads = np.stack([ids[:-1, :-1], ids[:-1, 1:], ids[1:, :-1]], -1).reshape(-1, 3)
-    triangles = quads[(quads >= 0).all(1)].astype(np.int32)
-    return UVLayout(name, size, landmark_uv, face, weight, triangles)
+    return disk_layout(size, name)
 
 
 def _texture(size: int, rng: np.random.Generator) -> np.ndarray:
