@@ -140,7 +140,7 @@ def stage_train(run: QuickstartRun, result: StageResult, display) -> None:
             break
         segment_config = dataclasses.replace(train_config, max_steps=steps, eval_every=steps, save_every=steps,
                                              progress=display.is_terminal)
-        display.note(f"{result.numbers['mode']}: steps {done + 1}-{steps} of {train_config.batch_size} at "
+        display.note(f"{result.numbers['mode']}: steps {done + 1}-{steps}, batch {train_config.batch_size}, at "
                      f"{train_config.input_size} px (~{real_s:.2f} s/step)")
         segment_tick = time.perf_counter()
         outcome = train(segment_config, resume=resume)
