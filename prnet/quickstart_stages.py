@@ -103,6 +103,19 @@ def validation_nme(model, run: QuickstartRun, train_config, layout) -> float:
     return evaluate(model, items, layout, torch.device("cpu"), nullcontext(), train_config.batch_size, 0)["val_nme"]
 
 
+def keep_best_checkpoint(checkpoints: Path, last: Path | None) -> Path:
+    """best.pt when any evaluation wrote one (also from an earlier, resumed segment), else the last step
+    checkpoint; the other step checkpoints (optimizer state, not needed downstream) are deleted."""
+    best = checkpoints / "best.pt"
+    chosen = best if best.is_file() else last
+    if chosen is None or not chosen.is_file():
+        raise RuntimeError(f"training wrote no checkpoint in {checkpoints}")
+    for stale in checkpoints.glob("step_*.pt"):
+        if stale != chosen:
+            stale.unlink()
+    return chosen
+
+
 def stage_train(run: QuickstartRun, result: StageResult, display) -> None:
     from prnet.augment import resize_layout
     from prnet.checkpoint import load_model
@@ -148,11 +161,7 @@ def stage_train(run: QuickstartRun, result: StageResult, display) -> None:
         run.step_times[key] = real_s
         done, resume = outcome.step, outcome.last_checkpoint
         steps = done + min(config.max_steps - done, int((deadline - time.perf_counter()) / (real_s * 1.1)))
-    best = outcome.best_checkpoint or outcome.last_checkpoint
-    if best is None:
-        raise RuntimeError("training wrote no checkpoint")
-    for stale in run.path("train", "checkpoints").glob("step_*.pt"):  # optimizer state: not needed downstream
-        stale.unlink()
+    best = keep_best_checkpoint(run.path("train", "checkpoints"), outcome.last_checkpoint)
     run.model = best
     result.numbers.update(steps=outcome.step, final_step=outcome.step, val_nme_after=outcome.best_nme,
                           probe_step_s=round(probe_s, 3), step_s=round(real_s, 3))

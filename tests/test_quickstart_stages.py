@@ -233,3 +233,21 @@ def test_finetuning_rejects_a_model_in_another_layout(tmp_path):
     run.dataset = data
     with pytest.raises(PrnetInputError, match="cannot be fine-tuned"):
         quickstart_stages.stage_train(run, quickstart.StageResult("train", 60), quiet_display())
+
+
+def test_keep_best_checkpoint_survives_a_segment_that_did_not_improve(tmp_path):
+    # A resumed second segment that does not beat the first leaves best.pt from the first segment and
+    # last_checkpoint = its own final step: best.pt must be kept and chosen, never a deleted step file.
+    from prnet.quickstart_stages import keep_best_checkpoint
+
+    for name in ("best.pt", "step_0000050.pt", "step_0000107.pt"):
+        (tmp_path / name).write_bytes(b"x")
+    chosen = keep_best_checkpoint(tmp_path, tmp_path / "step_0000107.pt")
+    assert chosen == tmp_path / "best.pt" and chosen.is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt"]
+
+    (tmp_path / "best.pt").unlink()
+    (tmp_path / "step_0000200.pt").write_bytes(b"x")
+    assert keep_best_checkpoint(tmp_path, tmp_path / "step_0000200.pt") == tmp_path / "step_0000200.pt"
+    with pytest.raises(RuntimeError, match="no checkpoint"):
+        keep_best_checkpoint(tmp_path / "empty", None)
