@@ -16,10 +16,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from bench import accuracy, measure
-from bench.data import ValidationSet
-from bench.report import SCHEMA_NAME, SCHEMA_VERSION, Row, mark_pareto
-from bench.specs import BackendSpec, BenchContext, BuiltVariant, PreparedRow, Unavailable, VariantSpec, unavailable_reason
+from prnet.bench import accuracy, measure
+from prnet.bench.data import ValidationSet
+from prnet.bench.report import SCHEMA_NAME, SCHEMA_VERSION, Row, mark_pareto
+from prnet.bench.specs import BackendSpec, BenchContext, BuiltVariant, PreparedRow, Unavailable, VariantSpec, unavailable_reason
 
 
 @dataclass
@@ -115,9 +115,29 @@ def _prepare_and_load(live: _Live, spec: BackendSpec, ctx: BenchContext, data: V
     live.row.runner = getattr(live.runner, "name", type(live.runner).__name__)
     live.row.memory = {"peak_rss_delta_bytes": peak.peak_delta}
     size = getattr(live.runner, "input_size", data.input_size)
-    if size != data.input_size:
-        live.row.fail(f"runner input size {size} != the data's {data.input_size}")
-        live.runner = None
+    if size != data.input_size:  # e.g. a 128 px model beside the 256 px reference: the data is resampled for it
+        live.runner = ResampledRunner(live.runner, data.input_size)
+        live.row.notes.append(f"the model takes {size} px: the {data.input_size} px inputs are resized to it and "
+                              f"its maps resampled back (timings include the resizing)")
+
+
+class ResampledRunner:
+    """A Runner of another input size seen at `size`: images resized in, position maps resampled back (UV grid
+    and pixel values), so every row is scored on the same data against the same reference."""
+
+    def __init__(self, runner: Any, size: int):
+        self.runner, self.input_size, self.name = runner, int(size), getattr(runner, "name", "runner")
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        import cv2
+
+        from prnet.augment import resize_uv_map
+
+        inner = self.runner.input_size
+        small = np.stack([cv2.resize(im, (inner, inner), interpolation=cv2.INTER_AREA) for im in images])
+        maps = self.runner(np.ascontiguousarray(small, dtype=np.float32))
+        scale = self.input_size / inner
+        return np.stack([resize_uv_map(m, self.input_size) * scale for m in maps]).astype(np.float32)
 
 
 def _find_reference(lives: list[_Live], wanted: str) -> _Live | None:

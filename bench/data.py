@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from prnet.io import PrnetInputError
+from prnet.io import PrnetInputError, existing_dir
 
 VALIDATION_SEED = 20180908  # fixed: the built-in validation set is the same faces everywhere
 CALIBRATION_SEED = VALIDATION_SEED + 1
@@ -52,19 +52,24 @@ def from_samples(samples, layout, source: str) -> ValidationSet:
     )
 
 
-def load_dataset(root: str | Path, limit: int) -> ValidationSet:
-    """The first `limit` complete samples of a dataset directory (any source that writes prnet's format)."""
+def load_dataset(root: str | Path, limit: int, size: int | None = None) -> ValidationSet:
+    """The first `limit` complete samples of a dataset directory (any source that writes prnet's format),
+    resampled to `size` when the model takes another input size than the data's."""
     from prnet.data.format import list_samples, read_layout, read_manifest, read_sample
 
-    root = Path(root)
-    if not root.is_dir():
-        raise PrnetInputError(f"{root}: dataset directory not found; make one with `prnet data synth --out {root}`")
+    root = existing_dir(root, "dataset directory", f"make one with `prnet data synth --out {Path(root)}`")
     manifest = read_manifest(root)
     indices = list_samples(root, manifest)[:limit]
     if not indices:
         raise PrnetInputError(f"{root}: holds no complete samples; generate some with `prnet data synth`")
     samples = [read_sample(root, i, manifest) for i in indices]
-    return from_samples(samples, read_layout(root), source=str(root))
+    layout = read_layout(root)
+    if size is not None and samples[0].image.shape[0] != size:
+        from prnet.augment import resize_layout, resize_sample
+
+        samples, layout = [resize_sample(s, size) for s in samples], resize_layout(layout, size)
+        return from_samples(samples, layout, source=f"{root} (resampled to {size} px)")
+    return from_samples(samples, layout, source=str(root))
 
 
 def synthetic_set(count: int, seed: int, size: int = 256) -> ValidationSet:
@@ -82,7 +87,7 @@ def synthetic_set(count: int, seed: int, size: int = 256) -> ValidationSet:
 
 
 def validation_set(data: str | Path | None, count: int, size: int = 256) -> ValidationSet:
-    return load_dataset(data, count) if data is not None else synthetic_set(count, VALIDATION_SEED, size)
+    return load_dataset(data, count, size) if data is not None else synthetic_set(count, VALIDATION_SEED, size)
 
 
 def calibration_images(data: str | Path | None, count: int, validation: ValidationSet

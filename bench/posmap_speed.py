@@ -1,6 +1,6 @@
 """Position maps per second for the full face mesh on ONE core (goal: 100/s), and the rasterizer's speed.
 
-    python bench/posmap_speed.py [--repeats 30] [--batch 16]
+    python -m prnet.bench.posmap_speed [--repeats 30] [--batch 16]
 
 Methods, timed interleaved in one process (medians; the machine is shared, so compare ratios):
     cached      prnet.geometry.posmap.position_map: the UV raster is built once, each map is a sparse gather

@@ -3,7 +3,7 @@
 A *variant* is a version of the model (fp32, fp16, int8, svd, svd+int8): its spec says what it needs and
 how to build it from the FP32 model. A *backend* is a runtime (torch, onnxruntime, openvino, ...): its
 spec says what it needs and how to turn a built variant into an artifact on disk plus a Runner.
-A row of the report is one (variant, backend) pair. The benchmark (bench.core) never branches on names:
+A row of the report is one (variant, backend) pair. The benchmark (prnet.bench.core) never branches on names:
 it asks each spec whether it is available (and why not), builds, and records failures per row.
 
 Build and prepare functions raise `Unavailable` for "cannot run here, and this is what it needs" (a
@@ -58,6 +58,8 @@ class BuiltVariant:
     params: int | None = None
     macs: int | None = None
     notes: list[str] = field(default_factory=list)
+    input_size: int | None = None  # the module's input size when it is not the reference model's (None: the same)
+    layout: Any = None  # its UV layout then (None: the reference model's)
 
 
 @dataclass

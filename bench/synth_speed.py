@@ -1,7 +1,7 @@
 """Synthetic data speed and storage: samples/s of `prnet data synth` (goal: >= 20/s with 2 workers) and bytes
 per sample for each position-map encoding, with the landmark error each encoding costs.
 
-    python bench/synth_speed.py [--n 40] [--rounds 2] [--stages 12]
+    python -m prnet.bench.synth_speed [--n 40] [--rounds 2] [--stages 12]
 
 1. stages: one process, medians over `--stages` samples: render (shape, pose, shading, raster, background,
    occluders, degradations, position map) and write (fixed-point encode, landmarks from the stored map,

@@ -1,13 +1,13 @@
 """Compression of PRNet for CPUs, phones and edge devices (torchao/modelopt style: one call per method).
 
-    compress.svd.apply(model, SvdConfig)                          low-rank factorization (+ compress.distill.finetune)
-    compress.int8.apply(model, Int8Config, forward_loop, path)    ONNX Runtime static QDQ INT8 (ORT, OpenVINO, TensorRT)
-    compress.qat.apply(model, QatConfig, forward_loop)            fake quantization for QAT; qat.strip afterwards
-    compress.fp16.apply(model, Fp16Config, path, input_size)      FP16 ONNX (GPU / TensorRT / CoreML)
-    compress.pt2e.apply(model, Pt2eConfig, forward_loop, size)    PyTorch-native INT8 (ExecuTorch XNNPACK, Inductor)
-    compress.pipeline.compress_model(...)                         `prnet compress`; compress.budget.search: --budget-nme
-    compress.sensitivity.int8_sensitivity(...)                    which blocks INT8 hurts
+    prnet.compress.svd.apply(model, SvdConfig)                          low-rank factorization (+ prnet.compress.distill.finetune)
+    prnet.compress.int8.apply(model, Int8Config, forward_loop, path)    ONNX Runtime static QDQ INT8 (ORT, OpenVINO, TensorRT)
+    prnet.compress.qat.apply(model, QatConfig, forward_loop)            fake quantization for QAT; qat.strip afterwards
+    prnet.compress.fp16.apply(model, Fp16Config, path, input_size)      FP16 ONNX (GPU / TensorRT / CoreML)
+    prnet.compress.pt2e.apply(model, Pt2eConfig, forward_loop, size)    PyTorch-native INT8 (ExecuTorch XNNPACK, Inductor)
+    prnet.compress.pipeline.compress_model(...)                         `prnet compress`; prnet.compress.budget.search: --budget-nme
+    prnet.compress.sensitivity.int8_sensitivity(...)                    which blocks INT8 hurts
 
-Methods work on the deployment form (export.deploy.to_deployment): BN folded, no transposed convs, output in
-pixels. `forward_loop(model)` runs the model over calibration batches (compress.data.calibration_loop).
+Methods work on the deployment form (prnet.export.deploy.to_deployment): BN folded, no transposed convs, output in
+pixels. `forward_loop(model)` runs the model over calibration batches (prnet.compress.data.calibration_loop).
 """

@@ -18,14 +18,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from compress import int8 as int8_method
-from compress.data import first_batches
-from compress.evaluate import torch_maps, validation_metrics
-from compress.latency import ort_callable
-from compress.macs import total_macs
-from compress.onnx_util import export_onnx
-from compress.pipeline import CompressConfig, Student, build_student, compress_model
-from compress.svd import SvdConfig
+from prnet.compress import int8 as int8_method
+from prnet.compress.data import first_batches
+from prnet.compress.evaluate import torch_maps, validation_metrics
+from prnet.compress.latency import ort_callable
+from prnet.compress.macs import total_macs
+from prnet.compress.onnx_util import export_onnx
+from prnet.compress.pipeline import CompressConfig, Student, build_student, compress_model
+from prnet.compress.svd import SvdConfig
 from prnet.io import PrnetInputError
 
 DEFAULT_ENERGIES = (0.8, 0.9, 0.95, 0.98, None)
@@ -43,7 +43,7 @@ def _int8_nme(student: Student, config, calibration, val, layout, reference, scr
 def search(loaded, train: Any, val: Any, base: CompressConfig, budget_nme: float, out_dir: str | Path,
            energies: tuple = DEFAULT_ENERGIES, log: Callable[[str], None] = print) -> dict:
     """Try candidates cheapest first, then run the full pipeline on the chosen one (its student is reused)."""
-    from export.deploy import to_deployment
+    from prnet.export.deploy import to_deployment
 
     if val is None:
         raise PrnetInputError("--budget-nme needs validation data (a dataset with a validation split)")

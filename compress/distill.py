@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from compress.data import Batch
+from prnet.compress.data import Batch
 from prnet.io import PrnetInputError
 from prnet.losses import weighted_mse
 

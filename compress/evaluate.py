@@ -1,7 +1,7 @@
 """Validation accuracy of any model variant: 68-point NME (prnet.metrics) from its position maps.
 
 A variant is a `maps_fn(images (B, 3, S, S) float32 numpy in [0, 1]) -> (B, 3, S, S) maps in pixels`: a torch
-module in pixels (`torch_maps`), an ONNX Runtime session (`compress.latency.ort_callable`) or an OpenVINO
+module in pixels (`torch_maps`), an ONNX Runtime session (`prnet.compress.latency.ort_callable`) or an OpenVINO
 model, so FP32, SVD and INT8 are all read out and scored the same way.
 """
 
@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from compress.data import Batch
+from prnet.compress.data import Batch
 from prnet.layout import UVLayout
 from prnet.losses import landmarks_from_maps
 from prnet.metrics import nme_68

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from compress.onnx_util import export_onnx
+from prnet.compress.onnx_util import export_onnx
 from prnet.io import atomic_path
 
 

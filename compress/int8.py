@@ -14,7 +14,7 @@ needs symmetric activations (zero point 0): `activations="s8"` writes that varia
 
 Saturation on AVX2 without VNNI: ORT's u8s8 kernel (VPMADDUBSW) adds two u8*s8 products in int16, which can
 saturate. `reduce_range=True` (7-bit weights) or `weights="u8"` (u8u8 kernel, no saturation) avoid it;
-`python -m compress.measure int8-settings` measures the accuracy and speed of each here.
+`python -m prnet.compress.measure int8-settings` measures the accuracy and speed of each here.
 
 Calibration goes through the modelopt-style `forward_loop(model)`: it is called once with a callable that
 records the (B, 3, S, S) image batches it is given (and returns the float model's output).
@@ -30,7 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from compress.onnx_util import INPUT_NAME, export_onnx, float_tail, select_convs
+from prnet.compress.onnx_util import export_onnx, float_tail, select_convs
+from prnet.export.metadata import INPUT_NAME
 from prnet.io import PrnetInputError, atomic_path
 
 CALIBRATION_METHODS = ("minmax", "percentile", "entropy")

@@ -1,8 +1,8 @@
 """Speed experiments on the full architecture with random weights (no trained model needed for speed).
 
-    python -m compress.measure speed [--model prnet] [--svd macs:0.25] [--repeats 20]
-    python -m compress.measure int8-settings [--model prnet] [--repeats 15] [--toy DIR]
-    python -m compress.measure toy-report --toy DIR [--student] [--out OUT]
+    python -m prnet.compress.measure speed [--model prnet] [--svd macs:0.25] [--repeats 20]
+    python -m prnet.compress.measure int8-settings [--model prnet] [--repeats 15] [--toy DIR]
+    python -m prnet.compress.measure toy-report --toy DIR [--student] [--out OUT]
 
 `speed`: the original graph (FP32), the deployment form (FP32, INT8), SVD (FP32, INT8) in ONNX Runtime and
 OpenVINO, all timed in one process, interleaved, with ratios to the original graph in ONNX Runtime.
@@ -48,12 +48,12 @@ def smooth_images(count: int, size: int, seed: int = 0) -> torch.Tensor:
 
 def _setup(model_name: str, size: int, calib_count: int, toy: str | None = None):
     """(model, deployment form, calibration batches, test images): random weights, or the toy teacher."""
-    from export.deploy import to_deployment
+    from prnet.export.deploy import to_deployment
     from prnet.model import create_model
 
     if toy:
-        from compress.data import first_batches
-        from compress.toy_teacher import ToyData, load_parts, toy_layout
+        from prnet.compress.data import first_batches
+        from prnet.compress.toy_teacher import ToyData, load_parts, toy_layout
 
         layout = toy_layout(size)
         model = load_parts(toy, model_name, size)
@@ -67,12 +67,12 @@ def _setup(model_name: str, size: int, calib_count: int, toy: str | None = None)
 
 
 def speed(args) -> dict:
-    from compress import int8, svd
-    from compress.distill import Pixels
-    from compress.int8 import Int8Config
-    from compress.latency import compare_onnx
-    from compress.macs import total_macs
-    from compress.onnx_util import export_onnx
+    from prnet.compress import int8, svd
+    from prnet.compress.distill import Pixels
+    from prnet.compress.int8 import Int8Config
+    from prnet.compress.latency import compare_onnx
+    from prnet.compress.macs import total_macs
+    from prnet.compress.onnx_util import export_onnx
 
     model, deployed, calibration, _ = _setup(args.model, args.size, args.calibration, args.toy)
     out = Path(args.out or tempfile.mkdtemp(prefix="prnet-speed-"))
@@ -94,10 +94,10 @@ def speed(args) -> dict:
 
 
 def int8_settings(args) -> dict:
-    from compress import int8
-    from compress.int8 import Int8Config
-    from compress.latency import compare_onnx, runtime_callable
-    from compress.onnx_util import export_onnx
+    from prnet.compress import int8
+    from prnet.compress.int8 import Int8Config
+    from prnet.compress.latency import compare_onnx, runtime_callable
+    from prnet.compress.onnx_util import export_onnx
 
     _, deployed, calibration, test = _setup(args.model, args.size, args.calibration, args.toy)
     out = Path(args.out or tempfile.mkdtemp(prefix="prnet-int8-"))
@@ -128,14 +128,14 @@ def int8_settings(args) -> dict:
 
 
 def toy_report(args) -> dict:
-    """The full `prnet compress` pipeline on the toy teacher/student made by compress.toy_teacher (GPU)."""
-    from compress import svd
-    from compress.checkpoint import load_compressed
-    from compress.fp16 import Fp16Config
-    from compress.int8 import Int8Config
-    from compress.pipeline import CompressConfig, Student, compress_model
-    from compress.toy_teacher import ToyData, load_parts, toy_layout
-    from export.deploy import to_deployment
+    """The full `prnet compress` pipeline on the toy teacher/student made by prnet.compress.toy_teacher (GPU)."""
+    from prnet.compress import svd
+    from prnet.checkpoint import load_model as load_compressed
+    from prnet.compress.fp16 import Fp16Config
+    from prnet.compress.int8 import Int8Config
+    from prnet.compress.pipeline import CompressConfig, Student, compress_model
+    from prnet.compress.toy_teacher import ToyData, load_parts, toy_layout
+    from prnet.export.deploy import to_deployment
     from prnet.checkpoint import LoadedModel
 
     layout = toy_layout(args.size)
@@ -176,7 +176,7 @@ def print_table(result: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("experiment", choices=("speed", "int8-settings", "toy-report"))
-    parser.add_argument("--toy", default=None, help="toy-report: folder from compress.toy_teacher (teacher.part*.pt)")
+    parser.add_argument("--toy", default=None, help="toy-report: folder from prnet.compress.toy_teacher (teacher.part*.pt)")
     parser.add_argument("--student", action="store_true", help="toy-report: use its SVD student.pt")
     parser.add_argument("--val", type=int, default=32)
     parser.add_argument("--fp16", action="store_true")

@@ -1,5 +1,5 @@
 """ONNX plumbing for compression: export a (deployment-form) module and map ONNX convs back to module names.
-(The metadata a runner needs is the export area's: compress.pipeline.stamp_metadata.)"""
+(The metadata a runner needs is the export area's: prnet.compress.pipeline.stamp_metadata.)"""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from prnet.export.metadata import INPUT_NAME, OUTPUT_NAME
 from prnet.io import atomic_path
-
-INPUT_NAME, OUTPUT_NAME = "image", "posmap"
 
 
 def export_onnx(module: nn.Module, path: str | Path, input_size: int, opset: int = 17, dynamic_batch: bool = True) -> Path:
@@ -27,17 +26,24 @@ def export_onnx(module: nn.Module, path: str | Path, input_size: int, opset: int
     return Path(path)
 
 
-def conv_module_names(model_proto) -> dict[str, str]:
-    """ONNX Conv node name -> the torch module it came from (its weight initializer is '<module>.weight',
-    possibly behind an Identity that deduplicated equal tensors)."""
+def _conv_weights(model_proto, follow):
+    """(Conv node, the tensor its weight comes from) for each Conv, in graph order: from the node's weight
+    input, step back through the producing node's first input while `follow(tensor, producer)` says so."""
     producers = {out: node for node in model_proto.graph.node for out in node.output}
-    names = {}
     for node in model_proto.graph.node:
         if node.op_type != "Conv":
             continue
         weight = node.input[1]
-        while weight in producers and producers[weight].op_type in ("Identity", "DequantizeLinear"):
+        while weight in producers and follow(weight, producers[weight]):
             weight = producers[weight].input[0]
+        yield node, weight
+
+
+def conv_module_names(model_proto) -> dict[str, str]:
+    """ONNX Conv node name -> the torch module it came from (its weight initializer is '<module>.weight',
+    possibly behind an Identity that deduplicated equal tensors)."""
+    names = {}
+    for node, weight in _conv_weights(model_proto, lambda _, producer: producer.op_type in ("Identity", "DequantizeLinear")):
         names[node.name] = weight[: -len(".weight")] if weight.endswith(".weight") else weight
     return names
 
@@ -45,14 +51,8 @@ def conv_module_names(model_proto) -> dict[str, str]:
 def conv_channels(model_proto) -> dict[str, tuple[int, int]]:
     """ONNX Conv node name -> (Cin, Cout) from its weight initializer's shape."""
     inits = {init.name: tuple(init.dims) for init in model_proto.graph.initializer}
-    producers = {out: node for node in model_proto.graph.node for out in node.output}
     channels = {}
-    for node in model_proto.graph.node:
-        if node.op_type != "Conv":
-            continue
-        weight = node.input[1]
-        while weight not in inits and weight in producers:
-            weight = producers[weight].input[0]
+    for node, weight in _conv_weights(model_proto, lambda name, _: name not in inits):
         if weight in inits:
             cout, cin_per_group = inits[weight][:2]
             groups = next((a.i for a in node.attribute if a.name == "group"), 1)

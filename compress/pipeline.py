@@ -1,7 +1,8 @@
 """`prnet compress` end to end: deployment form -> [SVD + distillation] -> [QAT] -> ONNX FP32 / INT8 / FP16,
 then validation NME and side-by-side latency of every variant, written as a report next to the models.
 
-    OUT/model.pt             compressed PyTorch form (compress.checkpoint; outputs pixels)
+    OUT/model.pt             the compressed model: a prnet checkpoint with a compression section (prnet.checkpoint;
+                             outputs pixels; holds the QDQ INT8 model too): every --model takes it
     OUT/original.fp32.onnx   the original graph (transposed convs), FP32: the latency/accuracy baseline
     OUT/deploy.fp32.onnx     the deployment form before SVD (only when --svd)
     OUT/model.fp32.onnx      the compressed model in FP32
@@ -21,20 +22,20 @@ from typing import Any, Callable
 import numpy as np
 from torch import nn
 
-from compress import fp16 as fp16_method
-from compress import int8 as int8_method
-from compress import qat as qat_method
-from compress import svd as svd_method
-from compress.data import calibration_loop, first_batches, random_batches
-from compress.distill import DistillConfig, Pixels, finetune
-from compress.evaluate import torch_maps, validation_metrics
-from compress.fp16 import Fp16Config
-from compress.int8 import Int8Config
-from compress.latency import RUNTIMES, compare_onnx, runtime_callable
-from compress.macs import layer_costs, total_params
-from compress.onnx_util import export_onnx
-from compress.qat import QatConfig
-from compress.svd import SvdConfig, SvdResult
+from prnet.compress import fp16 as fp16_method
+from prnet.compress import int8 as int8_method
+from prnet.compress import qat as qat_method
+from prnet.compress import svd as svd_method
+from prnet.compress.data import calibration_loop, first_batches, random_batches
+from prnet.compress.distill import DistillConfig, Pixels, finetune
+from prnet.compress.evaluate import torch_maps, validation_metrics
+from prnet.compress.fp16 import Fp16Config
+from prnet.compress.int8 import Int8Config
+from prnet.compress.latency import RUNTIMES, compare_onnx, runtime_callable
+from prnet.compress.macs import layer_costs, total_params
+from prnet.compress.onnx_util import export_onnx
+from prnet.compress.qat import QatConfig
+from prnet.compress.svd import SvdConfig, SvdResult
 
 
 @dataclass
@@ -44,13 +45,13 @@ class CompressConfig:
     qat: QatConfig | None = None
     int8: Int8Config | None = None
     fp16: Fp16Config | None = None
-    upsample: str = "phases"  # the deployment rewrite of stride-2 transposed convs (export.deploy)
+    upsample: str = "phases"  # the deployment rewrite of stride-2 transposed convs (prnet.export.deploy)
     val_count: int = 64  # validation images for NME
     latency_repeats: int = 20  # interleaved timed runs per (variant, runtime)
     runtimes: tuple[str, ...] = RUNTIMES
     threads: int = 2
     seed: int = 0
-    sensitivity: bool = False  # with int8: per-block INT8 sensitivity table (compress.sensitivity) in the report
+    sensitivity: bool = False  # with int8: per-block INT8 sensitivity table (prnet.compress.sensitivity) in the report
 
 
 @dataclass
@@ -89,12 +90,12 @@ def build_student(teacher: nn.Module, train: Any, layout, output_scale: float, c
 
 
 def stamp_metadata(path: Path, loaded, precision: str, settings: dict) -> None:
-    """The export area's metadata (input size, pixel output, UV layout...), so `export.runners.load_runner(path)`
+    """The export area's metadata (input size, pixel output, UV layout...), so `prnet.export.runners.load_runner(path)`
     and `prnet bench/predict/eval` take a compressed ONNX file on its own."""
     import onnx
 
-    from export.metadata import metadata_for
-    from export.onnx_export import attach_metadata
+    from prnet.export.metadata import metadata_for
+    from prnet.export.onnx_export import attach_metadata
     from prnet.io import atomic_path
 
     model = attach_metadata(onnx.load(str(path)), metadata_for(loaded, "onnx", precision, {"compress": settings}))
@@ -152,11 +153,12 @@ def evaluate_variants(variants: dict[str, dict], teacher: nn.Module, val: list, 
 
 def compress_model(loaded, train: Any, val: Any, config: CompressConfig, out_dir: str | Path,
                    log: Callable[[str], None] = print, student: Student | None = None,
-                   extra_report: dict | None = None) -> dict:
-    """Run the whole pipeline on a `prnet.checkpoint.LoadedModel`; returns the report (also written to OUT)."""
-    from compress.checkpoint import save_compressed
-    from compress.report import build_report, write_report
-    from export.deploy import to_deployment
+                   extra_report: dict | None = None, source: str | Path | None = None) -> dict:
+    """Run the whole pipeline on a `prnet.checkpoint.LoadedModel` (read from `source`); returns the report (also
+    written to OUT). OUT/model.pt is a prnet checkpoint with a compression section (and the INT8 model)."""
+    from prnet.checkpoint import save_compressed
+    from prnet.compress.report import build_report, write_report
+    from prnet.export.deploy import to_deployment
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -164,13 +166,15 @@ def compress_model(loaded, train: Any, val: Any, config: CompressConfig, out_dir
     output_scale = loaded.config.output_scale
     if student is None:
         student = build_student(teacher, train, loaded.layout, output_scale, config, log)
-    save_compressed(out / "model.pt", student.model, loaded.config, loaded.layout,
-                    student.svd.plan if student.svd else [], half=config.fp16 is not None and config.int8 is None,
-                    settings=settings_dict(config))
     loaded.layout.save(out / "layout.npz")
     needs_calibration = config.int8 is not None
     calibration = first_batches(train, config.int8.calibration_count, 8) if needs_calibration else None
     variants = export_variants(loaded, teacher, student, config, out, calibration, log)
+    int8 = variants.get("compressed-int8")  # the checkpoint carries its QDQ model: export/predict/bench take one file
+    save_compressed(out / "model.pt", student.model, loaded.config, loaded.layout,
+                    student.svd.plan if student.svd else [], half=config.fp16 is not None and config.int8 is None,
+                    int8_onnx=Path(int8["file"]).read_bytes() if int8 else None, settings=settings_dict(config),
+                    source=str(source) if source is not None else "")
     val_batches = first_batches(val, config.val_count, 8) if val is not None else None
     accuracy = evaluate_variants(variants, teacher, val_batches, loaded.layout, config, log) if val_batches else {}
     log(f"latency: {len(variants)} variants x {len(config.runtimes)} runtimes, {config.latency_repeats} interleaved runs")
@@ -179,7 +183,7 @@ def compress_model(loaded, train: Any, val: Any, config: CompressConfig, out_dir
                                      baseline="original-fp32@onnxruntime")
     extra = dict(extra_report or {})
     if config.int8 is not None and config.sensitivity and val_batches:
-        from compress.sensitivity import int8_sensitivity
+        from prnet.compress.sensitivity import int8_sensitivity
 
         log("INT8 sensitivity: one block fake-quantized at a time")
         extra["int8_sensitivity"] = int8_sensitivity(student.model, calibration_loop(calibration), val_batches[:1],

@@ -24,7 +24,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from compress.int8 import DEFAULT_KEEP_FLOAT
+from prnet.compress.int8 import DEFAULT_KEEP_FLOAT
 from prnet.io import PrnetInputError
 
 BACKENDS = ("xnnpack", "x86")
@@ -112,7 +112,7 @@ def apply(model: nn.Module, config: Pt2eConfig, forward_loop: Callable, input_si
 
 
 def executorch_hook(model: nn.Module, config: Pt2eConfig, forward_loop: Callable) -> Callable:
-    """`options["quantize"]` for export.executorch_export: `(graph_module, example_inputs) -> quantized`, with
+    """`options["quantize"]` for prnet.export.executorch_export: `(graph_module, example_inputs) -> quantized`, with
     this module's float-layer filter (the graph it gets is an export of `model`, static batch)."""
 
     def quantize(graph_module: torch.fx.GraphModule, example_inputs: tuple) -> torch.fx.GraphModule:

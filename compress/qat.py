@@ -1,7 +1,7 @@
 """Quantization-aware fine-tuning (QAT), modelopt style: `apply` inserts fake quantization and calibrates it,
-the caller trains (`compress.distill.finetune`), `strip` removes it, and `compress.int8` quantizes for real.
+the caller trains (`prnet.compress.distill.finetune`), `strip` removes it, and `prnet.compress.int8` quantizes for real.
 
-The fake quantization simulates exactly what ONNX Runtime's static QDQ recipe (compress.int8) will do to the
+The fake quantization simulates exactly what ONNX Runtime's static QDQ recipe (prnet.compress.int8) will do to the
 same deployment-form convs: weights per output channel, symmetric int8 (scale = max|w| / 127, recomputed every
 step, so the trained weights sit on the grid ORT will derive from them); each quantized conv's input per
 tensor, asymmetric uint8 (or symmetric int8) over the range seen during calibration, frozen for training.
@@ -18,12 +18,12 @@ from typing import Callable
 import torch
 from torch import nn
 
-from compress.int8 import Int8Config
+from prnet.compress.int8 import Int8Config
 
 
 @dataclass
 class QatConfig:
-    steps: int = 200  # fine-tuning steps under fake quantization (run by compress.distill.finetune)
+    steps: int = 200  # fine-tuning steps under fake quantization (run by prnet.compress.distill.finetune)
     lr: float = 2e-5  # QAT wants a small learning rate: the weights only need to settle on their grid
     int8: Int8Config = field(default_factory=Int8Config)  # which layers and what number formats to simulate
 
@@ -66,7 +66,7 @@ def _keep_float(name: str, conv: nn.Conv2d, config: Int8Config) -> bool:
 
 
 def quantizable_convs(model: nn.Module, config: Int8Config) -> list[str]:
-    """Names of the convs compress.int8 would quantize (plain convs, not kept float by the config)."""
+    """Names of the convs prnet.compress.int8 would quantize (plain convs, not kept float by the config)."""
     return [name for name, m in model.named_modules()
             if type(m) is nn.Conv2d and m.groups == 1 and not _keep_float(name, m, config)]
 

@@ -11,8 +11,8 @@ import fnmatch
 from pathlib import Path
 from typing import Any
 
-from compress.macs import layer_costs, total_params
-from compress.onnx_util import conv_module_names
+from prnet.compress.macs import layer_costs, total_params
+from prnet.compress.onnx_util import conv_module_names
 from prnet.io import write_bytes_atomic, write_json_atomic
 
 SCHEMA = "prnet-compress-report"

@@ -1,5 +1,5 @@
 """Which layers does INT8 hurt? Fake-quantize one group of convs at a time (the QAT simulation of ORT's QDQ
-recipe, compress.qat) and measure how far the landmarks move from the FP32 model's, in pixels.
+recipe, prnet.compress.qat) and measure how far the landmarks move from the FP32 model's, in pixels.
 
     rows = int8_sensitivity(deployed, forward_loop, val_batches, layout)   # worst first
 
@@ -15,9 +15,9 @@ from typing import Callable
 import numpy as np
 from torch import nn
 
-from compress.evaluate import predict_landmarks, torch_maps
-from compress.int8 import Int8Config
-from compress.qat import quantizable_convs, wrap
+from prnet.compress.evaluate import predict_landmarks, torch_maps
+from prnet.compress.int8 import Int8Config
+from prnet.compress.qat import quantizable_convs, wrap
 
 
 def block_of(name: str) -> str:

@@ -17,7 +17,7 @@ global target (share of the model's MACs or parameters), found by bisection on o
 where the factorized pair would not save at least `min_saving` of the layer's MACs stay as they are
 (PRNet's 3-channel tail convs, for instance, can only get slower).
 
-The factorization is data-free; `compress.distill.finetune` recovers the accuracy afterwards. In the
+The factorization is data-free; `prnet.compress.distill.finetune` recovers the accuracy afterwards. In the
 pipeline it runs on the deployment form (BN folded, transposed convs already plain convs), so what is
 factorized is exactly what runs and the result needs no further rewriting.
 """
@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-from compress.macs import LayerCost, layer_costs
+from prnet.compress.macs import LayerCost, layer_costs
 from prnet.io import PrnetInputError
 
 SCHEMES = ("spatial_first", "pointwise_first")

@@ -6,7 +6,7 @@ toy task -- a textured disk warped by a random similarity, its position map the 
 plus a depth bump (the tests' task, at full size) -- then factorizes its deployment form (SVD) and distils it.
 It is NOT a face model: its NME says how compression behaves on a trained network, not on faces.
 
-    python -m compress.toy_teacher --out DIR [--model prnet] [--size 256] [--train-seconds 150] [--svd macs:0.25]
+    python -m prnet.compress.toy_teacher --out DIR [--model prnet] [--size 256] [--train-seconds 150] [--svd macs:0.25]
 
 Writes DIR/teacher.pt (a prnet checkpoint, FP16 weights split over two files when --split), DIR/student.pt (a
 compressed checkpoint), DIR/toy.json (NME before/after, losses, steps per second).
@@ -32,18 +32,26 @@ def toy_layout(size: int):
 
 def toy_sample(layout, rng: np.random.Generator):
     """(image uint8 (S,S,3), posmap (S,S,3) px, landmarks (68,3) px)."""
-    import cv2
-
     s = layout.size
     yy, xx = np.mgrid[0:s, 0:s].astype(np.float32) / s
     freq = rng.uniform(4, 9)
     texture = np.stack([xx, yy, 0.5 + 0.5 * np.sin(freq * xx) * np.cos(freq * yy)], -1)
     texture = (255 * np.clip(texture * rng.uniform(0.6, 1.0, 3), 0, 1)).astype(np.uint8)
     angle, scale, shift = rng.uniform(-0.6, 0.6), rng.uniform(0.7, 1.05), rng.uniform(-0.1, 0.1, 2) * s
+    return warp_toy_sample(layout, texture, angle, scale, shift, tuple(int(v) for v in rng.integers(0, 90, 3)))
+
+
+def warp_toy_sample(layout, texture: np.ndarray, angle: float, scale: float, shift: np.ndarray, border: tuple):
+    """The toy task's (image, posmap, landmarks): `texture` (S,S,3 uint8, UV space) warped by the similarity
+    (rotation `angle`, `scale`, about the centre, then `shift` px; `border` outside), the position map the same
+    similarity of the UV grid plus a depth bump, the landmarks read from it at the layout's landmark pixels."""
+    import cv2
+
+    s = layout.size
     c = (s - 1) / 2
     rot = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     affine = np.hstack([rot, (np.array([c, c]) + shift - rot @ np.array([c, c]))[:, None]]).astype(np.float32)
-    image = cv2.warpAffine(texture, affine, (s, s), flags=cv2.INTER_LINEAR, borderValue=tuple(int(v) for v in rng.integers(0, 90, 3)))
+    image = cv2.warpAffine(texture, affine, (s, s), flags=cv2.INTER_LINEAR, borderValue=border)
     vv, uu = np.mgrid[0:s, 0:s].astype(np.float32)
     xy = np.einsum("ij,hwj->hwi", affine[:, :2], np.stack([uu, vv], -1)) + affine[:, 2]
     z = scale * s * 0.3 * np.exp(-((uu - c) ** 2 + (vv - c) ** 2) / (2 * (0.35 * s) ** 2))
@@ -69,7 +77,7 @@ class ToyData:
 
 
 def train_teacher(model, data, layout, device, seconds: float, batch_size: int, lr: float, log) -> dict:
-    from compress.data import random_batches
+    from prnet.compress.data import random_batches
     from prnet.losses import weighted_mse
 
     model.to(device).train()
@@ -123,12 +131,12 @@ def load_parts(folder: str | Path, model_name: str = "prnet", size: int = 256):
 
 
 def main() -> None:
-    from compress import svd
-    from compress.checkpoint import save_compressed
-    from compress.data import first_batches, random_batches
-    from compress.distill import DistillConfig, finetune
-    from compress.evaluate import torch_maps, validation_metrics
-    from export.deploy import to_deployment
+    from prnet.compress import svd
+    from prnet.checkpoint import save_compressed
+    from prnet.compress.data import first_batches, random_batches
+    from prnet.compress.distill import DistillConfig, finetune
+    from prnet.compress.evaluate import torch_maps, validation_metrics
+    from prnet.export.deploy import to_deployment
     from prnet.checkpoint import save_checkpoint
     from prnet.model import create_model
 

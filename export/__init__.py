@@ -1,2 +1,2 @@
-"""Export PRNet to deployment runtimes: the deployment form (`export.deploy`), per-format exporters
-(`export.formats`) and runners for each runtime (`export.runners`)."""
+"""Export PRNet to deployment runtimes: the deployment form (`prnet.export.deploy`), per-format exporters
+(`prnet.export.formats`) and runners for each runtime (`prnet.export.runners`)."""

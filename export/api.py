@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from export.formats import TOLERANCES_PX, ExportResult, ParityError, get_format, resolve
-from export.metadata import metadata_for
-from export.parity import deviation_px, median_latency_ms, parity_images
+from prnet.export.formats import TOLERANCES_PX, ExportResult, ParityError, get_format, resolve
+from prnet.export.metadata import metadata_for
+from prnet.export.parity import deviation_px, median_latency_ms, parity_images
 from prnet.io import PrnetInputError, atomic_path
 
 
@@ -89,50 +89,105 @@ def export_model(
 ) -> ExportResult:
     """Export `model` (checkpoint path or LoadedModel) to `format_name`; raise ParityError above tolerance,
     ExportUnavailable when the format's packages/hardware/OS are missing."""
-    from export.deploy import to_deployment
-    from prnet.runner import TorchRunner
+    from prnet.export.deploy import to_deployment
 
     spec = get_format(format_name)
     if spec.exporter is None:
         raise PrnetInputError(f"{spec.name} is a source format, nothing to export")
     spec.check_exportable()
-    precision = precision or spec.precisions[0]
-    if precision not in spec.precisions:
-        raise PrnetInputError(f"{spec.name} supports precisions {', '.join(spec.precisions)}, not {precision!r}")
     start = time.perf_counter()
     loaded, source = load_source(model)
+    compressed = getattr(loaded, "compression", None) is not None
+    precision = precision or compressed_precision(loaded, spec) or spec.precisions[0]
+    if precision not in spec.precisions:
+        raise PrnetInputError(f"{spec.name} supports precisions {', '.join(spec.precisions)}, not {precision!r}")
     options = {**(options or {}), "precision": precision, "upsample": upsample}
     out = Path(out) if out is not None else default_output(source, loaded.config.name, spec.suffix, precision)
     result = ExportResult(format=spec.name, path=out, precision=precision,
                           tolerance_px=tolerance_px or TOLERANCES_PX[precision])
-    deployed = to_deployment(loaded.model, upsample=upsample)
-    metadata = metadata_for(loaded, spec.name, precision, {k: v for k, v in options.items() if _plain(v)}, source)
-    log(f"exporting {source} to {spec.name} ({precision})")
-    with eval_mode(loaded.model), atomic_path(out, suffix=spec.suffix) as tmp:
-        result.notes += resolve(spec.exporter)(deployed, tmp, metadata, options) or []
-        if spec.validator:
-            result.notes.append(f"validated: {resolve(spec.validator)(tmp)}")
-        cannot_run = spec.can_run_here()
-        if cannot_run or not check_parity:
-            result.notes.append(f"parity not checked: {cannot_run or 'disabled'}")
-        else:
-            runner = resolve(spec.runner)(tmp, **(runner_options or {}))
-            images, result.parity_inputs = parity_images(data, parity_count, loaded.config.input_size)
-            reference = TorchRunner.from_module(loaded.model, loaded.layout, loaded.config.input_size,
-                                                loaded.config.output_scale, device="cpu", name="torch:fp32")
-            result.max_deviation_px, result.mean_deviation_px = deviation_px(runner(images), reference(images))
-            result.latency_ms = median_latency_ms(runner, images, latency_runs)
-            del runner  # release files (Windows) and runtime memory before the move
-            try:
-                check_tolerance(result)
-            except ParityError as err:
-                if not keep_on_mismatch:
-                    raise ParityError(f"{err}; nothing written to {out}") from None
-                result.status = "parity-failed"
-                result.notes.append(str(err))
+    # a compressed checkpoint is already the deployment form (with its SVD pairs): exported as it is
+    deployed = loaded.model if compressed else to_deployment(loaded.model, upsample=upsample)
+    with contextlib.ExitStack() as stack:
+        if compressed:
+            result.notes += keep_compression(loaded, spec.name, precision, options, data, stack)
+        metadata = metadata_for(loaded, spec.name, precision, {k: v for k, v in options.items() if _plain(v)}, source)
+        log(f"exporting {source} to {spec.name} ({precision})")
+        with eval_mode(loaded.model), atomic_path(out, suffix=spec.suffix) as tmp:
+            _export_and_check(spec, deployed, tmp, metadata, options, loaded, result, data, parity_count,
+                              check_parity, keep_on_mismatch, latency_runs, runner_options, out)
     result.size_bytes = artifact_size(out)
     result.seconds = time.perf_counter() - start
     return result
+
+
+def compressed_precision(loaded: Any, spec: Any) -> str | None:
+    """The precision that keeps a compressed checkpoint's INT8 in `spec`'s format (None: the format's default)."""
+    if getattr(loaded, "int8_onnx", None) is None:
+        return None
+    return "int8" if "int8" in spec.precisions else None
+
+
+def keep_compression(loaded: Any, format_name: str, precision: str, options: dict[str, Any], data: Any,
+                     stack: contextlib.ExitStack) -> list[str]:
+    """Options that carry a compressed checkpoint's INT8 into `format_name`: its QDQ model (ONNX, OpenVINO,
+    TensorRT), int8 weights (Core ML), XNNPACK INT8 calibrated on the parity inputs (ExecuTorch).
+    The SVD ranks need nothing: the module exported is the factorized one."""
+    import tempfile
+
+    notes = [f"compressed checkpoint: {loaded.describe()}"]
+    qdq = loaded.int8_onnx
+    if qdq is None:
+        return notes
+    if precision == "int8" and format_name in ("onnx", "openvino", "tensorrt") and not options.get("onnx"):
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="prnet-int8-")))
+        (folder / "model.int8.onnx").write_bytes(qdq)
+        options["onnx"] = str(folder / "model.int8.onnx")
+        if format_name == "tensorrt" and (loaded.compression.get("settings", {}).get("int8") or {}).get(
+                "activations") == "u8":
+            notes.append("the INT8 model has u8 activations (made for CPUs); for TensorRT compress with "
+                         "--int8-target tensorrt")
+    elif precision == "int8" and format_name == "executorch" and options.get("quantize") is None:
+        from prnet.export.executorch_export import xnnpack_int8_hook
+
+        images, where = parity_images(data, 32, loaded.config.input_size)
+        options["quantize"] = xnnpack_int8_hook(images)
+        notes.append(f"XNNPACK INT8 (PT2E) calibrated on {where}")
+    elif format_name == "coreml" and options.get("weights", "none") == "none":
+        options["weights"] = "int8"
+        notes.append("int8 weights (linear_quantize_weights); 8-bit activations need calibration by running "
+                     "the model, which coremltools does only on macOS: not applied")
+    elif precision != "int8":
+        notes.append(f"{format_name} has no INT8 path here: exported in {precision}")
+    return notes
+
+
+def _export_and_check(spec, deployed, tmp, metadata, options, loaded, result, data, parity_count, check_parity,
+                      keep_on_mismatch, latency_runs, runner_options, out) -> None:
+    """Write the artifact to `tmp`, validate it, and compare it with the PyTorch model (raises ParityError)."""
+    from prnet.runner import TorchRunner
+
+    result.notes += resolve(spec.exporter)(deployed, tmp, metadata, options) or []
+    if spec.validator:
+        result.notes.append(f"validated: {resolve(spec.validator)(tmp)}")
+    cannot_run = spec.can_run_here()
+    if cannot_run or not check_parity:
+        result.notes.append(f"parity not checked: {cannot_run or 'disabled'}")
+    else:
+        runner = resolve(spec.runner)(tmp, **(runner_options or {}))
+        images, result.parity_inputs = parity_images(data, parity_count, loaded.config.input_size)
+        reference = TorchRunner.from_module(loaded.model, loaded.layout, loaded.config.input_size,
+                                            getattr(loaded, "output_scale", loaded.config.output_scale),
+                                            device="cpu", name="torch:fp32")
+        result.max_deviation_px, result.mean_deviation_px = deviation_px(runner(images), reference(images))
+        result.latency_ms = median_latency_ms(runner, images, latency_runs)
+        del runner  # release files (Windows) and runtime memory before the move
+        try:
+            check_tolerance(result)
+        except ParityError as err:
+            if not keep_on_mismatch:
+                raise ParityError(f"{err}; nothing written to {out}") from None
+            result.status = "parity-failed"
+            result.notes.append(str(err))
 
 
 def _plain(value: Any) -> bool:

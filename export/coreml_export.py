@@ -10,10 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from export.metadata import METADATA_KEY, ExportMetadata, missing_metadata_error
+from prnet.export.metadata import INPUT_NAME, METADATA_KEY, OUTPUT_NAME, ExportMetadata, missing_metadata_error
 from prnet.io import PrnetInputError
 
-INPUT_NAME, OUTPUT_NAME = "image", "posmap"
 WEIGHT_COMPRESSIONS = ("none", "int8", "palettize4", "palettize6", "palettize8")
 
 

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from export.metadata import METADATA_KEY, ExportMetadata
+from prnet.export.metadata import METADATA_KEY, ExportMetadata
 from prnet.io import PrnetInputError
 
 QuantizeHook = Callable[[Any, tuple], Any]
@@ -63,6 +63,6 @@ def export_executorch(module: Any, path: Path, metadata: ExportMetadata, options
     delegated = sum("executorch_call_delegate" in str(n.target) for n in calls)
     leftover = sorted({str(n.target).split(".")[-2] for n in calls
                        if "executorch_call_delegate" not in str(n.target) and "getitem" not in str(n.target)})
-    path.write_bytes(edge.to_executorch().buffer)  # `path` is already a temporary name (export.api)
+    path.write_bytes(edge.to_executorch().buffer)  # `path` is already a temporary name (prnet.export.api)
     return [f"XNNPACK delegate: {delegated} partition(s); ops left on the portable CPU kernels: "
             f"{', '.join(leftover) or 'none'}"]

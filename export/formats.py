@@ -89,42 +89,42 @@ def resolve(target: str) -> Callable[..., Any]:
 
 FORMATS: tuple[ExportFormat, ...] = (
     ExportFormat(
-        name="torch", suffix=".pt", extra_suffixes=(".pth",), exporter=None, runner="prnet.runner:TorchRunner",
+        name="torch", suffix=".pt", extra_suffixes=(".pth", ".ckpt"), exporter=None, runner="prnet.runner:TorchRunner",
         requires=("torch",), install="pip install torch", description="PyTorch checkpoint (the FP32 reference)",
     ),
     ExportFormat(
-        name="onnx", suffix=".onnx", exporter="export.onnx_export:export_onnx",
-        runner="export.runners:OnnxRuntimeRunner", requires=("onnx", "onnxslim", "onnxruntime"),
+        name="onnx", suffix=".onnx", exporter="prnet.export.onnx_export:export_onnx",
+        runner="prnet.export.runners:OnnxRuntimeRunner", requires=("onnx", "onnxslim", "onnxruntime"),
         runtime=("onnxruntime",), install="pip install onnx onnxslim onnxruntime", precisions=("fp32", "fp16", "int8"),
         description="ONNX (simplified, metadata embedded), run by ONNX Runtime",
     ),
     ExportFormat(
-        name="openvino", suffix="_openvino", is_directory=True, directory_marker="*.xml", extra_suffixes=(".xml",), exporter="export.openvino_export:export_openvino",
-        runner="export.runners:OpenVINORunner", requires=("openvino",), install="pip install openvino",
+        name="openvino", suffix="_openvino", is_directory=True, directory_marker="*.xml", extra_suffixes=(".xml",), exporter="prnet.export.openvino_export:export_openvino",
+        runner="prnet.export.runners:OpenVINORunner", requires=("openvino",), install="pip install openvino",
         precisions=("fp32", "fp16", "int8"), description="OpenVINO IR directory (model.xml + model.bin)",
     ),
     ExportFormat(
-        name="executorch", suffix=".pte", exporter="export.executorch_export:export_executorch",
-        runner="export.runners:ExecuTorchRunner", requires=("executorch",), install="pip install executorch",
+        name="executorch", suffix=".pte", exporter="prnet.export.executorch_export:export_executorch",
+        runner="prnet.export.runners:ExecuTorchRunner", requires=("executorch",), install="pip install executorch",
         precisions=("fp32", "int8"), description="ExecuTorch program with the XNNPACK delegate (mobile CPU)",
     ),
     ExportFormat(
-        name="coreml", suffix=".mlpackage", is_directory=True, exporter="export.coreml_export:export_coreml",
-        runner="export.runners:CoreMLRunner", requires=("coremltools",), install="pip install coremltools",
-        run_platforms=("darwin",), validator="export.coreml_export:validate_coreml",
+        name="coreml", suffix=".mlpackage", is_directory=True, exporter="prnet.export.coreml_export:export_coreml",
+        runner="prnet.export.runners:CoreMLRunner", requires=("coremltools",), install="pip install coremltools",
+        run_platforms=("darwin",), validator="prnet.export.coreml_export:validate_coreml",
         precisions=("fp16", "fp32"), description="Core ML mlprogram (.mlpackage), image input",
     ),
     ExportFormat(
-        name="tflite", suffix=".tflite", exporter="export.tflite_export:export_tflite",
-        runner="export.runners:TFLiteRunner", requires=("litert_torch", "ai_edge_litert"),
+        name="tflite", suffix=".tflite", exporter="prnet.export.tflite_export:export_tflite",
+        runner="prnet.export.runners:TFLiteRunner", requires=("litert_torch", "ai_edge_litert"),
         runtime=("ai_edge_litert",),
         install="pip install litert-torch torch==2.13.0 in a separate virtual environment (python -m venv "
                 "--system-site-packages): it pins older typing-extensions/pydantic; running needs only ai-edge-litert",
         description="TFLite / LiteRT flatbuffer (Android, embedded), XNNPACK delegate",
     ),
     ExportFormat(
-        name="tensorrt", suffix=".engine", extra_suffixes=(".plan",), exporter="export.tensorrt_export:export_tensorrt",
-        runner="export.runners:TensorRTRunner", requires=("tensorrt", "onnx", "onnxslim"),
+        name="tensorrt", suffix=".engine", extra_suffixes=(".plan",), exporter="prnet.export.tensorrt_export:export_tensorrt",
+        runner="prnet.export.runners:TensorRTRunner", requires=("tensorrt", "onnx", "onnxslim"),
         runtime=("tensorrt",),
         install="an NVIDIA GPU with its driver, CUDA 12 and `pip install tensorrt-cu12` (from NVIDIA's index, "
                 "https://pypi.nvidia.com) plus a CUDA build of torch for the I/O buffers",

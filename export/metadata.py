@@ -23,6 +23,7 @@ from prnet.layout import UVLayout
 METADATA_KEY = "prnet_metadata"
 METADATA_FORMAT = "prnet-export"
 METADATA_VERSION = 1
+INPUT_NAME, OUTPUT_NAME = "image", "posmap"  # the I/O names of every model the project writes (ONNX, Core ML)
 INPUT_DESCRIPTION = "float32 (B, 3, S, S) RGB in [0, 1] (= uint8 pixels * 1/255, no mean/std)"
 OUTPUT_DESCRIPTION = "float32 (B, 3, S, S) position map (x, y, z) in pixels of the input crop"
 

@@ -11,10 +11,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from export.metadata import METADATA_KEY, ExportMetadata
+from prnet.export.metadata import INPUT_NAME, METADATA_KEY, OUTPUT_NAME, ExportMetadata
+from prnet.io import PrnetInputError
 
 DEFAULT_OPSET = 17  # Conv/Pad/DepthToSpace only need 13; 17 is read by ORT, OpenVINO, TensorRT 8.6+
-INPUT_NAME, OUTPUT_NAME = "images", "posmap"
 
 
 def build_onnx(module: Any, input_size: int, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
@@ -74,10 +74,19 @@ def save_onnx(model: Any, path: Path) -> None:
 
 
 def export_onnx(module: Any, path: Path, metadata: ExportMetadata, options: dict[str, Any]) -> list[str]:
-    """Options: opset, dynamic_batch, batch_size, simplify, dynamo, precision ("fp32" | "fp16")."""
+    """Options: opset, dynamic_batch, batch_size, simplify, dynamo, precision ("fp32" | "fp16" | "int8"),
+    onnx (a QDQ INT8 model made by `prnet compress`: written with the metadata instead of a new graph)."""
+    import onnx
+
     precision = options.get("precision", "fp32")
+    if precision == "int8" or options.get("onnx"):
+        if not options.get("onnx"):
+            raise PrnetInputError("ONNX INT8 is the QDQ model `prnet compress --int8` stores in its checkpoint: "
+                                  "pass that checkpoint as --model")
+        save_onnx(attach_metadata(onnx.load(str(options["onnx"])), metadata), path)
+        return [f"QDQ INT8 model from `prnet compress` ({Path(options['onnx']).name})"]
     if precision not in ("fp32", "fp16"):
-        raise ValueError(f"ONNX export makes fp32 or fp16 models, not {precision!r} (INT8: `prnet compress`)")
+        raise ValueError(f"ONNX export makes fp32, fp16 or (from `prnet compress`) int8 models, not {precision!r}")
     model = build_onnx(module, metadata.input_size, opset=options.get("opset", DEFAULT_OPSET),
                        dynamic_batch=options.get("dynamic_batch", False), batch_size=options.get("batch_size", 1),
                        simplify=options.get("simplify", True), dynamo=options.get("dynamo", False),

@@ -12,8 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from export.metadata import METADATA_KEY, ExportMetadata
-from export.onnx_export import DEFAULT_OPSET, build_onnx, save_onnx
+from prnet.export.metadata import METADATA_KEY, ExportMetadata
+from prnet.export.onnx_export import DEFAULT_OPSET, build_onnx, save_onnx
 from prnet.io import PrnetInputError
 
 XML_NAME = "model.xml"

@@ -16,23 +16,29 @@ from typing import Any
 
 import numpy as np
 
-from export.formats import ExportUnavailable, format_for_path, resolve
-from export.metadata import METADATA_KEY, ExportMetadata, missing_metadata_error
+from prnet.export.formats import ExportUnavailable, format_for_path, resolve
+from prnet.export.metadata import METADATA_KEY, ExportMetadata, missing_metadata_error
 from prnet.io import PrnetInputError
 from prnet.runner import Runner, check_runner_input
 
 DEFAULT_THREADS = 0  # 0: the runtime's default (all cores)
 
 
-def load_runner(path: str | os.PathLike, **options: Any) -> Runner:
-    """A Runner for any model file this project makes: the format is found from the path."""
-    path = Path(path)
+def load_runner(path: str | os.PathLike | None = None, device: str = "auto", **options: Any) -> Runner:
+    """The one way to run a model: a Runner for any model file this project makes, found from the path: a
+    checkpoint (plain or compressed by `prnet compress`: PyTorch on `device`) or an exported artifact. No path:
+    the default model."""
+    from prnet.default_model import resolve_model
+
+    path = resolve_model(path)
     if not path.exists():
         raise PrnetInputError(f"{path}: model file not found")
     spec = format_for_path(path)
     reason = spec.can_run_here()
     if reason:
         raise ExportUnavailable(f"{path}: cannot run here: {reason}")
+    if spec.name == "torch":
+        options["device"] = device
     return resolve(spec.runner)(path, **options)
 
 
@@ -180,7 +186,7 @@ class TFLiteRunner(ExportedRunner):
     def __init__(self, path: str | os.PathLike, threads: int = DEFAULT_THREADS, **_: Any):
         from ai_edge_litert.interpreter import Interpreter
 
-        from export.tflite_export import read_tflite_metadata
+        from prnet.export.tflite_export import read_tflite_metadata
 
         path = Path(path)
         self._setup(path, read_tflite_metadata(path), "tflite")
@@ -208,7 +214,7 @@ class CoreMLRunner(ExportedRunner):
                                     f"on {sys.platform}); use `validate_coreml` to check the package here")
         import coremltools as ct
 
-        from export.coreml_export import read_coreml_metadata
+        from prnet.export.coreml_export import read_coreml_metadata
 
         path = Path(path)
         self.model = ct.models.MLModel(str(path), compute_units=getattr(ct.ComputeUnit, compute_units))
@@ -236,7 +242,7 @@ class TensorRTRunner(ExportedRunner):
     I/O buffers are torch CUDA tensors, so only `tensorrt` and a CUDA build of torch are needed."""
 
     def __init__(self, path: str | os.PathLike, device: int = 0, **_: Any):
-        from export.tensorrt_export import read_engine_file, require_tensorrt
+        from prnet.export.tensorrt_export import read_engine_file, require_tensorrt
 
         trt = require_tensorrt()
         import torch

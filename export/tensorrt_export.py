@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from export.formats import ExportUnavailable, get_format
-from export.metadata import ExportMetadata
-from export.onnx_export import DEFAULT_OPSET, build_onnx, save_onnx
-from prnet.io import PrnetInputError
+from prnet.export.formats import ExportUnavailable, get_format
+from prnet.export.metadata import ExportMetadata
+from prnet.export.onnx_export import DEFAULT_OPSET, build_onnx, save_onnx
+from prnet.io import PrnetInputError, existing_file
 
 MAGIC = b"PRNETTRT"
 
@@ -45,15 +45,13 @@ def require_tensorrt() -> Any:
 
 def write_engine_file(path: Path, metadata: ExportMetadata, engine: bytes) -> None:
     header = metadata.to_json().encode()
-    with open(path, "wb") as f:  # `path` is already a temporary name (export.api moves it into place)
+    with open(path, "wb") as f:  # `path` is already a temporary name (prnet.export.api moves it into place)
         f.write(MAGIC + struct.pack("<I", len(header)) + header)
         f.write(engine)
 
 
 def read_engine_file(path: Path) -> tuple[ExportMetadata, bytes]:
-    if not path.is_file():
-        raise PrnetInputError(f"{path}: engine file not found")
-    data = path.read_bytes()
+    data = existing_file(path, "engine file").read_bytes()
     if not data.startswith(MAGIC) or len(data) < len(MAGIC) + 4:
         raise PrnetInputError(f"{path}: not a prnet TensorRT engine (no {MAGIC!r} header); build it with "
                               f"`prnet export tensorrt` so it carries its metadata")

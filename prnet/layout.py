@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from prnet.io import PrnetInputError, write_npz_atomic
+from prnet.io import PrnetInputError, existing_file, write_npz_atomic
 
 # Loss weights of the PRNet paper per region.
 WEIGHT_LANDMARK, WEIGHT_EYES_NOSE_MOUTH, WEIGHT_FACE, WEIGHT_OTHER = 16.0, 4.0, 3.0, 0.0
@@ -82,9 +82,7 @@ class UVLayout:
 
     @classmethod
     def load(cls, path: str | Path) -> "UVLayout":
-        path = Path(path)
-        if not path.is_file():
-            raise PrnetInputError(f"{path}: UV layout file not found")
+        path = existing_file(path, "UV layout file")
         try:
             with np.load(path, allow_pickle=False) as data:
                 return cls.from_arrays({k: data[k] for k in data.files}, source=str(path))
@@ -94,9 +92,10 @@ class UVLayout:
             raise PrnetInputError(f"{path}: corrupt UV layout file ({err}); rebuild it with `prnet data uv`") from err
 
 
-def disk_layout(size: int = 32, name: str = "toy-disk") -> UVLayout:
+def disk_layout(size: int = 32, name: str = "toy-disk", *, accents: bool = True, full_mesh: bool = False) -> UVLayout:
     """A synthetic layout for tests and toy tasks: a disk-shaped face, 68 landmarks on two rings inside it,
-    loss weights 3 on the face, 4 in a central square, 16 at the landmark pixels, triangles over face pixels."""
+    loss weights 3 on the face, 4 in a central square, 16 at the landmark pixels (`accents=False`: 3 on the
+    whole face), triangles over face pixels: one per 2x2 pixel quad (`full_mesh`: both, covering the face)."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     c, r = (size - 1) / 2, size * 0.42
     face = (xx - c) ** 2 + (yy - c) ** 2 <= r**2
@@ -104,10 +103,14 @@ def disk_layout(size: int = 32, name: str = "toy-disk") -> UVLayout:
     radii = np.where(np.arange(68) % 2 == 0, r * 0.75, r * 0.4)
     landmark_uv = np.stack([c + radii * np.cos(angles), c + radii * np.sin(angles)], 1).astype(np.float32)
     weight = np.where(face, WEIGHT_FACE, WEIGHT_OTHER).astype(np.float32)
-    weight[(np.abs(xx - c) < r * 0.3) & (np.abs(yy - c) < r * 0.3)] = WEIGHT_EYES_NOSE_MOUTH
-    for u, v in landmark_uv:
-        weight[int(round(v)), int(round(u))] = WEIGHT_LANDMARK
+    if accents:
+        weight[(np.abs(xx - c) < r * 0.3) & (np.abs(yy - c) < r * 0.3)] = WEIGHT_EYES_NOSE_MOUTH
+        for u, v in landmark_uv:
+            weight[int(round(v)), int(round(u))] = WEIGHT_LANDMARK
     ids = -np.ones((size, size), np.int64)
     ids[face] = np.arange(face.sum())
-    corners = np.stack([ids[:-1, :-1], ids[:-1, 1:], ids[1:, :-1]], -1).reshape(-1, 3)
+    corners = [np.stack([ids[:-1, :-1], ids[:-1, 1:], ids[1:, :-1]], -1).reshape(-1, 3)]
+    if full_mesh:
+        corners.append(np.stack([ids[:-1, 1:], ids[1:, 1:], ids[1:, :-1]], -1).reshape(-1, 3))
+    corners = np.concatenate(corners)
     return UVLayout(name, size, landmark_uv, face, weight, corners[(corners >= 0).all(1)].astype(np.int32))

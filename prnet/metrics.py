@@ -67,6 +67,20 @@ def nme_68(pred: np.ndarray, gt: np.ndarray, dims: int = 2, z_alignment: str = "
     return nme(pred, gt, dims=dims, z_alignment=z_alignment)
 
 
+INNER_51 = slice(17, 68)  # iBUG 68 without the 17 jaw points (brows, nose, eyes, mouth)
+
+
+def nme_inner_51(pred: np.ndarray, gt: np.ndarray, dims: int = 2, z_alignment: str = "mean") -> np.ndarray:
+    """NME of the 51 inner points (no jaw) per face (B,), normalized like nme_68 by the box of ALL 68 GT points
+    (so it is directly comparable with nme_68). People label the visible jaw outline in 2D while a mesh's jaw
+    landmarks are fixed on its surface: at large yaw they disagree by convention, the inner points do not."""
+    if np.asarray(gt).shape[-2] != 68:
+        raise ValueError(f"nme_inner_51 expects 68 landmarks, got {np.asarray(gt).shape}")
+    pred, gt = np.asarray(pred), np.asarray(gt)
+    return nme(pred[..., INNER_51, :], gt[..., INNER_51, :], dims=dims, normalizer=landmark_box_size(gt),
+               z_alignment=z_alignment)
+
+
 def dense_nme(
     pred_points: np.ndarray,
     gt_points: np.ndarray,

@@ -62,3 +62,19 @@ def head_pose(landmarks_image: np.ndarray, reference_landmarks: np.ndarray) -> d
     scale, rotation, _ = fit_similarity(reference_landmarks, points)
     yaw, pitch, roll = angles_from_rotation(rotation)
     return {"yaw": yaw, "pitch": pitch, "roll": roll, "rotation": rotation.tolist(), "scale": scale}
+
+
+def head_pose_2d(landmarks_2d: np.ndarray, reference_landmarks: np.ndarray) -> dict:
+    """Pose of one face from 2D image landmarks only (e.g. a .pts annotation): an orthographic camera fitted to
+    the mean shape's 68 3D landmarks (least-squares affine, its two rows made orthonormal, third row their cross
+    product). Same frames and angle conventions as head_pose; returns {"yaw", "pitch", "roll", "rotation", "scale"}."""
+    points = np.asarray(landmarks_2d, dtype=np.float64)[:, :2].copy()
+    points[:, 1] = -points[:, 1]  # image y down -> y up
+    reference = np.asarray(reference_landmarks, dtype=np.float64)
+    xs, xt = reference - reference.mean(0), points - points.mean(0)
+    affine = np.linalg.lstsq(xs, xt, rcond=None)[0].T  # (2, 3): xt ~= xs @ affine.T
+    u, singular, vt = np.linalg.svd(affine, full_matrices=False)
+    rows = u @ vt  # the nearest matrix with orthonormal rows
+    rotation = np.vstack([rows, np.cross(rows[0], rows[1])])
+    yaw, pitch, roll = angles_from_rotation(rotation)
+    return {"yaw": yaw, "pitch": pitch, "roll": roll, "rotation": rotation.tolist(), "scale": float(singular.mean())}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -188,13 +189,29 @@ def list_inputs(source: Path) -> list[Path]:
 def output_stems(paths: list[Path]) -> list[str]:
     """File stems as output names; files sharing a stem (a.jpg, a.png) keep their extension in the name."""
     stems = [p.stem for p in paths]
-    return [s if stems.count(s) == 1 else p.name.replace(".", "_") for s, p in zip(stems, paths)]
+    names = [s if stems.count(s) == 1 else p.name.replace(".", "_") for s, p in zip(stems, paths)]
+    # the same file name in two folders: the folder's name in front, then a counter if that is not enough
+    names = [n if names.count(n) == 1 else f"{p.parent.name}_{n}" for n, p in zip(names, paths)]
+    return [n if names.count(n) == 1 else f"{n}_{i}" for i, n in enumerate(names)]
 
 
-def predict_paths(source: Path, runner: Runner, out_dir: Path, options: PredictOptions, progress=None) -> PredictSummary:
-    """Process a file or folder; every failure is recorded with its message and the rest still run."""
+def predict_paths(source: Path | Sequence[Path], runner: Runner, out_dir: Path, options: PredictOptions,
+                  progress=None) -> PredictSummary:
+    """Process files, folders and videos (one path or several); every failure is recorded with its message and
+    the rest still run. Output names stay unique across all of them."""
     summary = PredictSummary()
-    paths = list_inputs(Path(source))
+    sources = [source] if isinstance(source, (str, Path)) else list(source)
+    if len(sources) == 1:
+        paths = list_inputs(Path(sources[0]))
+    else:  # several: a missing one is a recorded failure, the others still run
+        paths = []
+        for item in sources:
+            try:
+                paths += [p for p in list_inputs(Path(item)) if p not in paths]
+            except PrnetInputError as err:
+                summary.failures.append((str(item), str(err)))
+                if progress is not None:
+                    progress(Path(item), summary)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for path, stem in zip(paths, output_stems(paths)):

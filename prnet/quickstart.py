@@ -2,9 +2,9 @@
 
     data      synthetic faces (seeded), OUT/data                           prnet.data.synth.generate
     train     fine-tune the shipped default model (else cpu-small from scratch), OUT/train     prnet.train
-    compress  INT8 and SVD + INT8 (distilled), OUT/compress/{int8,svd_int8}                  compress.pipeline
-    export    ONNX, OpenVINO, Core ML, ExecuTorch (TensorRT: reported unavailable), OUT/export  export.api
-    bench     every variant x runtime side by side, OUT/bench                                bench.api
+    compress  INT8 and SVD + INT8 (distilled), OUT/compress/{int8,svd_int8}                  prnet.compress.pipeline
+    export    ONNX, OpenVINO, Core ML, ExecuTorch (TensorRT: reported unavailable), OUT/export  prnet.export.api
+    bench     every variant x runtime side by side, OUT/bench                                prnet.bench.api
     report    OUT/report.md + OUT/report.json: every artifact, its status and the numbers
 
 Each stage is a plain function `stage_<name>(run, result, display)` (prnet/quickstart_stages.py) with a time

@@ -195,11 +195,11 @@ class ResizedSamples:
 
 
 def stage_compress(run: QuickstartRun, result: StageResult, display) -> None:
-    """INT8 (static QDQ) and SVD (distilled) + INT8 through compress.pipeline.compress_model, side by side."""
-    from compress.distill import DistillConfig
-    from compress.int8 import Int8Config
-    from compress.pipeline import CompressConfig, compress_model
-    from compress.svd import parse_svd_spec
+    """INT8 (static QDQ) and SVD (distilled) + INT8 through prnet.compress.pipeline.compress_model, side by side."""
+    from prnet.compress.distill import DistillConfig
+    from prnet.compress.int8 import Int8Config
+    from prnet.compress.pipeline import CompressConfig, compress_model
+    from prnet.compress.svd import parse_svd_spec
     from prnet.checkpoint import load_model
     from prnet.data.dataset import train_val_datasets
 
@@ -261,8 +261,8 @@ def record_compression(run: QuickstartRun, result: StageResult, name: str, repor
 # --- stage 4: export ------------------------------------------------------------------------------------
 def stage_export(run: QuickstartRun, result: StageResult, display) -> None:
     """Every format at its default precision, verified against FP32 PyTorch; a missing runtime is 'unavailable'."""
-    from export.api import export_model
-    from export.formats import ExportUnavailable, get_format
+    from prnet.export.api import export_model
+    from prnet.export.formats import ExportUnavailable, get_format
 
     config, folder = run.config, run.path("export")
     folder.mkdir(parents=True, exist_ok=True)
@@ -323,9 +323,9 @@ def bench_data(run: QuickstartRun, display) -> Path | None:
 
 def stage_bench(run: QuickstartRun, result: StageResult, display) -> None:
     """`prnet bench` on the trained model: its variants x runtimes on the built-in synthetic validation set."""
-    from bench.api import benchmark
-    from bench.core import BenchSettings
-    from bench.report import print_table
+    from prnet.bench.api import benchmark
+    from prnet.bench.core import BenchSettings
+    from prnet.bench.report import print_table
 
     config = run.config
     data = bench_data(run, display)

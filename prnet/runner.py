@@ -1,6 +1,6 @@
 """Runners: anything that turns face crops into position maps. predict, eval and bench take any Runner.
 
-The contract (every backend implements it; `export.runners` adds ONNX Runtime, OpenVINO, ExecuTorch...):
+The contract (every backend implements it; `prnet.export.runners` adds ONNX Runtime, OpenVINO, ExecuTorch...):
 
     runner.name        str, e.g. "torch:prnet-quarter@cpu"
     runner.input_size  int S, crops are S x S
@@ -72,11 +72,15 @@ class TorchRunner:
 
             loaded = load_model(Path(source), map_location="cpu")
             default_name = f"torch:{Path(source).name}"
+            if loaded.compression is not None:
+                default_name += f" ({loaded.describe()}; its INT8 runs in the exported ONNX/OpenVINO models)" \
+                    if loaded.int8_onnx is not None else f" ({loaded.describe()})"
         else:
             loaded = source
             default_name = f"torch:{getattr(loaded.config, 'name', 'model')}"
         self._setup(loaded.model, loaded.layout, int(loaded.config.input_size),
-                    float(loaded.config.output_scale if output_scale is None else output_scale),
+                    float(getattr(loaded, "output_scale", loaded.config.output_scale) if output_scale is None
+                          else output_scale),
                     device, batch_size, name or default_name)
 
     @classmethod

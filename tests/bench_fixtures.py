@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.data import ValidationSet
-from bench.specs import BackendSpec, BuiltVariant, PreparedRow, Unavailable, VariantSpec
+from prnet.bench.data import ValidationSet
+from prnet.bench.specs import BackendSpec, BuiltVariant, PreparedRow, Unavailable, VariantSpec
 from prnet.layout import UVLayout
 
 SIZE = 16

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from compress.measure import smooth_images, wake_batchnorm
+from prnet.compress.measure import smooth_images, wake_batchnorm
 from prnet.checkpoint import save_checkpoint
 from prnet.data.format import read_layout
 from prnet.model import create_model

@@ -7,9 +7,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from prnet.checkpoint import save_checkpoint
+from prnet.checkpoint import load_model, save_checkpoint
+from prnet.export.parity import FLOAT32_EPS, Tolerance, procedural_images, rounding_tolerance
 from prnet.model import create_model
-from train_fixtures import tiny_layout
+from tests.train_fixtures import tiny_layout
 
 
 def randomize_batchnorm(model: nn.Module, images: torch.Tensor, seed: int = 0, damping: float = 1.0) -> nn.Module:
@@ -17,8 +18,9 @@ def randomize_batchnorm(model: nn.Module, images: torch.Tensor, seed: int = 0, d
     measured on `images` (far from mean 0 / variance 1), variances multiplied by `damping`.
 
     A random deep BN network is chaotic (Yang et al. 2019): at damping 1 even the FP32 PRNet differs from its
-    own FP64 run by ~0.02 px, so FP32 checks at 1e-3 px use a damped (contractive) network; exactness of the
-    rewrite itself is checked in FP64."""
+    own FP64 run by ~0.02 px, and the float32 parity tolerance (prnet.export.parity.rounding_tolerance, which
+    propagates rounding through the network) grows with it; FP32 checks use a damped (contractive) network,
+    whose tolerance is ~5e-4 px at 128 px; exactness of the rewrite itself is checked in FP64."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         batchnorms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
@@ -43,3 +45,13 @@ def make_checkpoint(path: Path, name: str = "prnet-quarter", input_size: int = 1
     randomize_batchnorm(model, torch.rand(4, 3, input_size, input_size), seed=seed, damping=2.0)
     save_checkpoint(path, model, tiny_layout(input_size))
     return path
+
+
+def export_tolerance(checkpoint: Path, images=None, eps: float = FLOAT32_EPS, parity_count: int = 8) -> Tolerance:
+    """The parity tolerance of `checkpoint`'s model on NHWC `images` (default: the procedural images
+    export_model checks parity on, `parity_count` of them), for arithmetic with machine epsilon `eps`, in pixels."""
+    loaded = load_model(checkpoint)
+    if images is None:
+        images = procedural_images(parity_count, loaded.config.input_size)
+    return rounding_tolerance(loaded.model, images, eps=eps, output_scale=loaded.config.output_scale,
+                              channels_last=True)

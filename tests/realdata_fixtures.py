@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import scipy.io
 
 GX, GY = 12, 10
@@ -113,6 +114,13 @@ def write_bfm(path: Path, **overrides) -> Path:
 def write_bfm_uv(path: Path, uv: np.ndarray | None = None) -> Path:
     scipy.io.savemat(str(path), {"UV": uv_coords() if uv is None else uv})
     return path
+
+
+@pytest.fixture(scope="module")
+def bfm_files(tmp_path_factory) -> tuple[Path, Path]:
+    """(BFM.mat, BFM_UV.mat) of the synthetic BFM, written once per test module that imports this fixture."""
+    root = tmp_path_factory.mktemp("bfm")
+    return write_bfm(root / "BFM.mat"), write_bfm_uv(root / "BFM_UV.mat")
 
 
 def write_fit(path: Path, pose, shape_para=None, exp_para=None, **extra) -> Path:

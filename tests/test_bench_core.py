@@ -1,4 +1,4 @@
-"""bench.core with fake numpy runners: report structure, metric plumbing, failure isolation (never timing values)."""
+"""prnet.bench.core with fake numpy runners: report structure, metric plumbing, failure isolation (never timing values)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench_fixtures import Loaded, Unavailable, backend, validation, variant
-from bench.core import BenchSettings, run_benchmark
-from bench.report import REPORT_FILES, find_row, to_markdown, write_run_dir
-from bench.specs import BackendSpec, unavailable_reason
+from tests.bench_fixtures import Loaded, Unavailable, backend, validation, variant
+from prnet.bench.core import BenchSettings, run_benchmark
+from prnet.bench.report import REPORT_FILES, find_row, to_markdown, write_run_dir
+from prnet.bench.specs import BackendSpec, unavailable_reason
 from prnet.metrics import landmark_box_size
 
 FAST = dict(threads=1, batch=3, iters=4, warmup=1, rounds=2, sgemm_n=64)
@@ -28,7 +28,7 @@ def exact_landmark_reader(monkeypatch):
             u, v = layout.landmark_uv[:, 0].astype(int), layout.landmark_uv[:, 1].astype(int)
             return maps[:, v, u].astype(np.float64)
 
-        monkeypatch.setattr("bench.accuracy.landmarks_from_maps", read)
+        monkeypatch.setattr("prnet.bench.accuracy.landmarks_from_maps", read)
 
 
 def _run(tmp_path: Path, variants, backends, data, **settings):
@@ -127,7 +127,7 @@ def test_reference_falls_back_to_first_ok_fp32_row(tmp_path):
 
 
 def test_layout_mismatch_is_a_clear_error(tmp_path):
-    from bench_fixtures import grid_layout
+    from tests.bench_fixtures import grid_layout
     from prnet.io import PrnetInputError
 
     data = validation()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.measure import percentiles_ms, round_orders, size_on_disk, time_interleaved
-from bench.report import COLUMNS, Row, find_row, mark_pareto, pareto_front
+from prnet.bench.measure import percentiles_ms, round_orders, size_on_disk, time_interleaved
+from prnet.bench.report import COLUMNS, Row, find_row, mark_pareto, pareto_front
 
 
 def test_pareto_front_minimizes_both():

@@ -6,15 +6,16 @@ import torch
 import typer
 from typer.testing import CliRunner
 
-from compress.checkpoint import load_compressed
-from compress.data import first_batches, random_batches
-from compress.distill import DistillConfig, finetune
-from compress import svd
-from compress_fixtures import awake_model, checkpoint_for
-from export.deploy import to_deployment
+from prnet.checkpoint import load_model
+from prnet.compress.data import first_batches, random_batches
+from prnet.compress.distill import DistillConfig, finetune
+from prnet.compress import svd
+from tests.compress_fixtures import awake_model, checkpoint_for
+from prnet.export.deploy import to_deployment
+from prnet.export.parity import check_parity, rounding_tolerance
 from prnet.commands.compress import compress_command
 from prnet.data.dataset import PositionMapDataset
-from train_fixtures import make_dataset
+from tests.train_fixtures import make_dataset
 
 app = typer.Typer()
 app.command()(compress_command)
@@ -54,14 +55,17 @@ def test_svd_qat_int8_end_to_end(dataset, checkpoint, tmp_path):
     assert len(report["finetune_history"]) >= 1 and len(report["qat_history"]) >= 1
     assert "| compressed-int8 |" in (out / "report.md").read_text()
     # the PyTorch form rebuilds and matches its FP32 ONNX export
-    loaded = load_compressed(out / "model.pt")
+    loaded = load_model(out / "model.pt")
     x = np.random.default_rng(0).random((1, 3, 32, 32), dtype=np.float32)
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(out / "model.fp32.onnx"), providers=["CPUExecutionProvider"])
-    np.testing.assert_allclose(loaded.model(torch.from_numpy(x)).numpy(), session.run(None, {"image": x})[0], atol=1e-3)
+    with torch.no_grad():
+        torch_out = loaded.model(torch.from_numpy(x))
+    # float32 rounding of this network, not a fixed 1e-3 px (which failed on an AMD Zen 5: 1.09e-3 px)
+    check_parity(session.run(None, {"image": x})[0], torch_out, rounding_tolerance(loaded.model, x), "ONNX fp32")
     # every ONNX file carries the export metadata: load_runner takes it on its own
-    from export.runners import load_runner
+    from prnet.export.runners import load_runner
 
     runner = load_runner(out / "model.int8.onnx")
     assert runner.input_size == 32 and runner.layout.layout_id == loaded.layout.layout_id

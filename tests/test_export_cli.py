@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from export.formats import module_available
-from export_fixtures import make_checkpoint
+from prnet.export.formats import module_available
+from tests.export_fixtures import make_checkpoint
 from prnet.cli import app
 
 cli = CliRunner()

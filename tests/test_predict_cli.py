@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from prnet.cli import app
-from predict_fixtures import make_eval_dataset, tiny_checkpoint
+from tests.predict_fixtures import make_eval_dataset, tiny_checkpoint
 
 cli = CliRunner()
 
@@ -115,7 +115,7 @@ def test_eval_cli(tmp_path, checkpoint, monkeypatch):
 def test_eval_and_predict_with_an_exported_onnx_model(tmp_path, checkpoint):
     """Any Runner works: an ONNX export of the checkpoint scores like the checkpoint itself."""
     pytest.importorskip("onnxruntime")
-    from export.api import export_model
+    from prnet.export.api import export_model
 
     onnx_path = tmp_path / "tiny.onnx"
     export_model("onnx", checkpoint, onnx_path, check_parity=False, latency_runs=0)

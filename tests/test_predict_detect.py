@@ -54,7 +54,7 @@ def test_predict_folder_with_the_detector(synthetic_faces, tmp_path):
     import cv2
 
     from prnet.predict_io import PredictOptions, predict_paths
-    from predict_fixtures import tiny_runner
+    from tests.predict_fixtures import tiny_runner
 
     folder = tmp_path / "in"
     folder.mkdir()

@@ -8,7 +8,7 @@ import pytest
 
 from prnet.evaluate import dataset_format, evaluate, params_yaw, write_report
 from prnet.io import PrnetInputError
-from predict_fixtures import TruthRunner, make_eval_dataset, tiny_runner
+from tests.predict_fixtures import TruthRunner, make_eval_dataset, tiny_runner
 
 
 @pytest.fixture(scope="module")

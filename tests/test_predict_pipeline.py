@@ -10,7 +10,7 @@ from prnet.geometry.posmap import bilinear_sample
 from prnet.draw import draw_dense, draw_landmarks, render_mesh
 from prnet.io import PrnetInputError
 from prnet.predict import check_image, crop_image, mean_shape_landmarks, reconstruct_faces, uncrop_posmap
-from predict_fixtures import BlobOracle, tiny_runner
+from tests.predict_fixtures import BlobOracle, tiny_runner
 
 BOXES = [((320.0, 240.0), 120.0), ((300.5, 200.25), 37.0), ((350.0, 260.0), 400.0), ((200.0, 300.0), 64.0)]
 

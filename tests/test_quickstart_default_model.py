@@ -7,7 +7,7 @@ import json
 
 import pytest
 import torch
-from predict_fixtures import make_eval_dataset, tiny_checkpoint
+from tests.predict_fixtures import make_eval_dataset, tiny_checkpoint
 from typer.testing import CliRunner
 
 from prnet.cli import app
@@ -66,7 +66,7 @@ def test_bench_without_model_uses_the_default(default_model, tmp_path, monkeypat
         seen["model"] = model
         return {"rows": [{"status": "ok"}]}, {}
 
-    monkeypatch.setattr("bench.api.benchmark", fake_benchmark)
+    monkeypatch.setattr("prnet.bench.api.benchmark", fake_benchmark)
     result = CliRunner().invoke(app, ["bench", "--out", str(tmp_path / "bench")])
     assert result.exit_code == 0, result.output
     assert seen["model"] == default_model

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from rich.console import Console
-from train_fixtures import make_dataset, tiny_layout
+from tests.train_fixtures import make_dataset, tiny_layout
 from typer.testing import CliRunner
 
 from prnet import quickstart, quickstart_stages

@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-import realdata_fixtures as fx
+from tests import realdata_fixtures as fx
+from tests.realdata_fixtures import bfm_files  # noqa: F401 (a pytest fixture, shared)
 from prnet.crop import crop_matrix, transform_points
 from prnet.data.bfm import load_bfm, load_bfm_uv
 from prnet.data.bfm_layout import bfm_tutte_layout, bfm_uv_layout, eyes_nose_mouth_distance, make_layout
@@ -18,12 +19,6 @@ from prnet.layout import WEIGHT_EYES_NOSE_MOUTH, WEIGHT_FACE, WEIGHT_LANDMARK
 
 POSE = [0.15, -0.35, 0.1, 70.0, 50.0, 30.0, 0.0035]  # radians, pixels, scale (grid ~40 px wide)
 HEIGHT, WIDTH = 120, 140
-
-
-@pytest.fixture(scope="module")
-def bfm_files(tmp_path_factory):
-    root = tmp_path_factory.mktemp("bfm")
-    return fx.write_bfm(root / "BFM.mat"), fx.write_bfm_uv(root / "BFM_UV.mat")
 
 
 @pytest.fixture(scope="module")

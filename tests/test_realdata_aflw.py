@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-import realdata_fixtures as fx
+from tests import realdata_fixtures as fx
 from prnet.crop import crop_matrix, inverse_similarity, transform_points
 from prnet.data.aflw2000 import AFLW_BOX_SCALE, ground_truth_posmap, iter_aflw2000, list_aflw2000, record_vertices
 from prnet.data.bfm import load_bfm, load_bfm_uv

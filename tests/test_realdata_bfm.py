@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-import realdata_fixtures as fx
+from tests import realdata_fixtures as fx
 from prnet.data.bfm import load_bfm, load_bfm_uv, pose_to_image, rotation_3ddfa, uv_to_pixels
 from prnet.data.matfile import load_mat
 from prnet.io import PrnetInputError

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import realdata_fixtures as fx
+from tests import realdata_fixtures as fx
+from tests.realdata_fixtures import bfm_files  # noqa: F401 (a pytest fixture, shared)
 from prnet.cli import app
 from prnet.data.bfm import load_bfm, load_bfm_uv
 from prnet.data.bfm_layout import bfm_uv_layout
@@ -14,12 +15,6 @@ from prnet.data.folder import FolderSamples, convert_folder, list_folder_pairs
 from prnet.data.format import read_layout, read_manifest, read_sample
 from prnet.io import PrnetInputError
 from prnet.layout import UVLayout
-
-
-@pytest.fixture(scope="module")
-def bfm_files(tmp_path_factory):
-    root = tmp_path_factory.mktemp("bfm")
-    return fx.write_bfm(root / "BFM.mat"), fx.write_bfm_uv(root / "BFM_UV.mat")
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import torch
 
 from prnet.augment import AugmentConfig, augment_sample, crop_similarity, resize_layout, transform_points
 from prnet.losses import landmarks_from_maps, weighted_mse
-from train_fixtures import make_sample, tiny_layout
+from tests.train_fixtures import make_sample, tiny_layout
 
 
 def marked_sample(size=64, seed=0):

@@ -5,7 +5,7 @@ import torch
 from prnet.checkpoint import load_checkpoint, load_model, save_checkpoint
 from prnet.io import PrnetInputError
 from prnet.model import create_model
-from train_fixtures import tiny_layout
+from tests.train_fixtures import tiny_layout
 
 
 @pytest.fixture()

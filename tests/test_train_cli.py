@@ -2,7 +2,7 @@ from typer.testing import CliRunner
 
 from prnet.cli import app
 from prnet.checkpoint import load_model
-from train_fixtures import make_dataset
+from tests.train_fixtures import make_dataset
 
 runner = CliRunner()
 FAST = ["--threads", "1", "--workers", "0", "--no-progress", "--set", "tensorboard=false"]

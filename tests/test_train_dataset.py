@@ -3,7 +3,7 @@ import pytest
 
 from prnet.data.dataset import PositionMapDataset, split_indices, train_val_datasets
 from prnet.io import PrnetInputError
-from train_fixtures import make_dataset
+from tests.train_fixtures import make_dataset
 
 
 def test_dataset_reads_samples_and_layout(tmp_path):

@@ -17,7 +17,7 @@ from prnet.data.format import Manifest, create_dataset, write_sample
 from prnet.io import PrnetInputError
 from prnet.train import TrainingDiverged, read_metrics, resume_config, train
 from prnet.train_config import make_config
-from train_fixtures import make_dataset, make_sample, tiny_layout
+from tests.train_fixtures import make_dataset, make_sample, tiny_layout
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = dict(num_threads=1, num_workers=0, progress=False, tensorboard=False, log_every=1)

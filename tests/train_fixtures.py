@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from prnet.compress.toy_teacher import warp_toy_sample
 from prnet.data.format import Manifest, create_dataset, write_sample
 from prnet.layout import UVLayout, disk_layout
 
@@ -31,17 +31,7 @@ def make_sample(layout: UVLayout, rng: np.random.Generator) -> tuple[np.ndarray,
     s = layout.size
     angle, scale = rng.uniform(-0.5, 0.5), rng.uniform(0.75, 1.05)
     shift = rng.uniform(-0.08, 0.08, 2) * s
-    c = (s - 1) / 2
-    rot = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    affine = np.hstack([rot, (np.array([c, c]) + shift - rot @ np.array([c, c]))[:, None]]).astype(np.float32)
-    image = cv2.warpAffine(_texture(s, rng), affine, (s, s), flags=cv2.INTER_LINEAR, borderValue=(40, 40, 40))
-    vv, uu = np.mgrid[0:s, 0:s].astype(np.float32)
-    xy = np.einsum("ij,hwj->hwi", affine[:, :2], np.stack([uu, vv], -1)) + affine[:, 2]
-    z = scale * s * 0.3 * np.exp(-((uu - c) ** 2 + (vv - c) ** 2) / (2 * (0.35 * s) ** 2))
-    posmap = np.concatenate([xy, z[..., None]], -1).astype(np.float32)
-    lu, lv = layout.landmark_uv[:, 0].round().astype(int), layout.landmark_uv[:, 1].round().astype(int)
-    landmarks = posmap[lv, lu]
-    return image, posmap, landmarks
+    return warp_toy_sample(layout, _texture(s, rng), angle, scale, shift, (40, 40, 40))
 
 
 def make_dataset(root: Path, n: int = 12, size: int = 32, seed: int = 0, layout: UVLayout | None = None) -> Path:

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
 
 def bench_command(
-    model: Optional[Path] = typer.Option(
-        None, "--model", help="PRNet checkpoint (.pt from `prnet train`); default: the built-in model."),
+    model: Optional[List[Path]] = typer.Option(
+        None, "--model", help="A model to benchmark (repeat for several): a checkpoint from `prnet train`, one from "
+        "`prnet compress` (its float and INT8 forms) or an exported artifact; each becomes rows beside the FP32 "
+        "reference. Default: the built-in model and its built-in variants."),
+    reference_model: Optional[Path] = typer.Option(
+        None, "--reference-model", help="The FP32 checkpoint the --model rows are compared with (default: the "
+        "first plain checkpoint given, else the one a compressed model was made from, else the built-in model)."),
     variants: Optional[str] = typer.Option(
-        None, "--variants", help="Comma-separated model variants, e.g. fp32,fp16,int8,svd,svd+int8 (default: all)."),
+        None, "--variants", help="Comma-separated built-in variants, e.g. fp32,fp16,int8,svd-no-finetune,svd-no-finetune+int8 (default: all; only fp32 beside other --model files)."),
     backends: Optional[str] = typer.Option(
         None, "--backends",
         help="Comma-separated runtimes, e.g. torch,onnxruntime,openvino,executorch,tensorrt,coreml (default: all)."),
@@ -49,15 +54,15 @@ def bench_command(
             console.print(f"[red]{name} must be at least 1, got {value}[/red]")
             raise typer.Exit(2)
     try:
-        from bench.api import benchmark
-        from bench.core import BenchSettings
-        from prnet.default_model import default_model_path
-
-        model = model if model is not None else default_model_path()
-
+        from prnet.bench.api import benchmark
+        from prnet.bench.core import BenchSettings
         settings = BenchSettings(threads=threads, batch=batch, iters=iters, warmup=max(0, warmup), rounds=rounds,
                                  reference=reference, speed_baseline=speed_baseline, device=device)
-        report, written = benchmark(model, variants, backends, data, samples, settings, out, compressed=compressed,
+        from prnet.default_model import default_model_path
+
+        models = list(model) if model else default_model_path()  # bare `prnet bench`: the default model's variants
+        report, written = benchmark(models, variants, backends, data, samples, settings, out,
+                                    compressed=compressed, reference=reference_model,
                                     log=lambda message: console.print(message, style="dim", highlight=False, markup=False))
     except PrnetInputError as err:
         console.print(f"[red]error:[/red] {err}", highlight=False)

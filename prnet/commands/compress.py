@@ -1,4 +1,4 @@
-"""`prnet compress`: thin CLI over compress.pipeline / compress.budget (heavy imports inside the function)."""
+"""`prnet compress`: thin CLI over prnet.compress.pipeline / prnet.compress.budget (heavy imports inside the function)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import typer
 
 
 def compress_command(
-    model: Path = typer.Option(..., "--model", help="Checkpoint written by `prnet train` (.pt)."),
-    data: Path = typer.Option(..., "--data", help="Dataset directory in prnet's format: calibration, fine-tuning and validation images."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Checkpoint written by `prnet train` (.pt); default: the built-in model."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Dataset directory in prnet's format: calibration, fine-tuning and validation images (resampled to the model's input size). Default: built-in synthetic faces rendered on the fly."),
     out: Path = typer.Option(Path("runs/compress"), "--out", help="Output directory (models + report.json/report.md)."),
     svd: Optional[str] = typer.Option(None, "--svd", help="Low-rank factorization: ENERGY (0.9 = keep 90% of each layer's singular-value energy), macs:R or params:R (global share, e.g. macs:0.25)."),
     finetune_steps: int = typer.Option(500, "--finetune-steps", help="Distillation steps after --svd (FP32 teacher, mask-weighted position-map loss)."),
@@ -57,13 +57,13 @@ def compress_command(
 def build_config(svd, finetune_steps, int8, int8_target, calibration, calibration_count, keep_float, reduce_range,
                  qat, fp16, batch_size, lr, val_count, repeats, runtimes, upsample, device, seed, budget_nme,
                  sensitivity=False):
-    from compress.distill import DistillConfig
-    from compress.fp16 import Fp16Config
-    from compress.int8 import DEFAULT_KEEP_FLOAT, Int8Config
-    from compress.latency import OPTIONAL_RUNTIMES, RUNTIMES
-    from compress.pipeline import CompressConfig
-    from compress.qat import QatConfig
-    from compress.svd import parse_svd_spec
+    from prnet.compress.distill import DistillConfig
+    from prnet.compress.fp16 import Fp16Config
+    from prnet.compress.int8 import DEFAULT_KEEP_FLOAT, Int8Config
+    from prnet.compress.latency import OPTIONAL_RUNTIMES, RUNTIMES
+    from prnet.compress.pipeline import CompressConfig
+    from prnet.compress.qat import QatConfig
+    from prnet.compress.svd import parse_svd_spec
     from prnet.io import PrnetInputError
 
     if int8_target not in ("cpu", "tensorrt"):
@@ -91,22 +91,35 @@ def run(model: Path, data: Path, out: Path, config, val_fraction: float, seed: i
     """Load the checkpoint and the data, fit the SVD config to the model's input size, run the pipeline."""
     from dataclasses import replace
 
-    from compress.budget import search
-    from compress.pipeline import compress_model
+    from prnet.augment import ResizedSamples
     from prnet.checkpoint import load_model
-    from prnet.data.dataset import train_val_datasets
+    from prnet.compress.budget import search
+    from prnet.compress.pipeline import compress_model
+    from prnet.default_model import resolve_model
     from prnet.io import PrnetInputError
 
+    model = resolve_model(model)
     loaded = load_model(model)
-    train, val = train_val_datasets(data, val_fraction=val_fraction, seed=seed)
-    if train.manifest.image_size != loaded.config.input_size:
-        raise PrnetInputError(f"{data}: images are {train.manifest.image_size} px but {model} takes "
-                              f"{loaded.config.input_size} px; use data made for this model")
+    if loaded.compression is not None:
+        raise PrnetInputError(f"{model}: already compressed by `prnet compress`; pass the checkpoint it came from "
+                              f"({loaded.meta.get('source') or 'see its report.json'})")
+    if data is None:  # built-in synthetic faces, rendered on the fly (training seed != validation seed)
+        from prnet.train_data import synth_sources
+
+        log("no --data: calibration, fine-tuning and validation on built-in synthetic faces (rendered on the fly)")
+        train, val, _ = synth_sources(seed, 100_000, config.val_count)
+    else:
+        from prnet.data.dataset import train_val_datasets
+
+        train, val = train_val_datasets(data, val_fraction=val_fraction, seed=seed)
+    size = loaded.config.input_size
+    if train[0].image.shape[0] != size:  # e.g. a 128 px model on 256 px data: resampled, as training does
+        train, val = ResizedSamples(train, size), (ResizedSamples(val, size) if val is not None else None)
     if train.layout.layout_id != loaded.layout.layout_id:
-        raise PrnetInputError(f"{data}: UV layout {train.layout.layout_id} differs from the model's "
-                              f"{loaded.layout.layout_id}; the NME would compare different maps")
+        raise PrnetInputError(f"{data or 'synthetic data'}: UV layout {train.layout.layout_id} differs from the "
+                              f"model's {loaded.layout.layout_id}; the NME would compare different maps")
     if config.svd is not None:
         config = replace(config, svd=replace(config.svd, input_size=loaded.config.input_size))
     if budget_nme is not None:  # the SVD setting (if any) is the template whose energy is searched
         return search(loaded, train, val, config, budget_nme, out, log=log)
-    return compress_model(loaded, train, val, config, out, log=log)
+    return compress_model(loaded, train, val, config, out, log=log, source=model)

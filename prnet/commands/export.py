@@ -1,6 +1,6 @@
 """`prnet export <format>`: a checkpoint to ONNX, OpenVINO, Core ML, ExecuTorch, TFLite or TensorRT, verified.
 
-Thin commands: they parse options and call `export.api.export_model`, which writes the deployment form
+Thin commands: they parse options and call `prnet.export.api.export_model`, which writes the deployment form
 (BN folded, transposed convs as plain convs, output in pixels) atomically, checks it against the FP32
 PyTorch model on real inputs and reports size, deviation in pixels, latency and path.
 Exit codes: 0 ok, 1 parity above tolerance or the export failed, 2 bad input, 3 runtime/GPU/OS missing.
@@ -19,7 +19,8 @@ export_app = typer.Typer(
     no_args_is_help=True,
 )
 
-MODEL = typer.Option(..., "--model", "-m", help="PRNet checkpoint (.pt) from `prnet train`.")
+MODEL = typer.Option(None, "--model", "-m", help="PRNet checkpoint (.pt) from `prnet train` or `prnet compress` "
+                     "(its SVD ranks and INT8 are kept); default: the built-in model.")
 OUT = typer.Option(None, "--out", "-o", help="Output path (default: next to the checkpoint).")
 DATA = typer.Option(None, "--data", help="Real inputs for the parity check (and INT8 calibration): a prnet "
                     "dataset directory, an image folder or an image. Default: procedural images.")
@@ -38,7 +39,7 @@ def cli_errors() -> Iterator[None]:
     """Known failures -> a red message and a distinct exit code; anything else is a bug and keeps its traceback."""
     from rich.console import Console
 
-    from export.formats import ExportUnavailable, ParityError
+    from prnet.export.formats import ExportUnavailable, ParityError
     from prnet.io import PrnetInputError
 
     console = Console(stderr=True)
@@ -90,13 +91,15 @@ def print_results(results: list[Any]) -> None:
             console.print(f"  {r.format}: {line}", highlight=False, soft_wrap=True)
 
 
-def run_export(format_name: str, model: Path, out: Optional[Path], precision: str, options: dict[str, Any],
+def run_export(format_name: str, model: Optional[Path], out: Optional[Path], precision: Optional[str], options: dict[str, Any],
                data: Optional[Path], parity_images: int, tolerance: Optional[float], no_parity: bool, keep: bool,
                latency_runs: int, upsample: str) -> None:
-    from export.api import export_model
+    from prnet.default_model import resolve_model
+    from prnet.export.api import export_model
 
     quiet_library_warnings()
     with cli_errors():
+        model = resolve_model(model)
         result = export_model(
             format_name, model, out, precision=precision, options=options, data=data, parity_count=parity_images,
             tolerance_px=None if tolerance is None else (tolerance, tolerance / 10), check_parity=not no_parity,
@@ -110,7 +113,7 @@ def run_export(format_name: str, model: Path, out: Optional[Path], precision: st
 
 @export_app.command("onnx")
 def onnx_command(
-    model: Path = MODEL, out: Optional[Path] = OUT,
+    model: Optional[Path] = MODEL, out: Optional[Path] = OUT,
     opset: int = typer.Option(17, "--opset", help="ONNX opset."),
     dynamic_batch: bool = typer.Option(False, "--dynamic-batch", help="Any batch size (default: fixed)."),
     batch_size: int = typer.Option(1, "--batch-size", help="The fixed batch size (without --dynamic-batch)."),
@@ -123,14 +126,15 @@ def onnx_command(
 ) -> None:
     """ONNX (one file, metadata embedded, checker run), verified with ONNX Runtime."""
     options = dict(opset=opset, dynamic_batch=dynamic_batch, batch_size=batch_size, simplify=simplify, dynamo=dynamo)
-    run_export("onnx", model, out, "fp16" if fp16 else "fp32", options, data, parity_images, tolerance, no_parity,
+    run_export("onnx", model, out, "fp16" if fp16 else None, options, data, parity_images, tolerance, no_parity,
                keep_on_mismatch, latency_runs, upsample)
 
 
 @export_app.command("openvino")
 def openvino_command(
-    model: Path = MODEL, out: Optional[Path] = OUT,
-    precision: str = typer.Option("fp32", "--precision", "-p", help="fp32, fp16 (weights) or int8 (needs --onnx)."),
+    model: Optional[Path] = MODEL, out: Optional[Path] = OUT,
+    precision: Optional[str] = typer.Option(None, "--precision", "-p", help="fp32 (default), fp16 (weights) or "
+                                            "int8 (a `prnet compress --int8` checkpoint: its default; or --onnx)."),
     onnx: Optional[Path] = typer.Option(None, "--onnx", help="Convert this ONNX (e.g. a QDQ INT8 model from "
                                         "`prnet compress`) instead of the checkpoint; --model is the reference."),
     dynamic_batch: bool = typer.Option(False, "--dynamic-batch", help="Any batch size (default: fixed)."),
@@ -146,7 +150,7 @@ def openvino_command(
 
 @export_app.command("coreml")
 def coreml_command(
-    model: Path = MODEL, out: Optional[Path] = OUT,
+    model: Optional[Path] = MODEL, out: Optional[Path] = OUT,
     fp32: bool = typer.Option(False, "--fp32", help="FP32 compute (default FP16)."),
     weights: str = typer.Option("none", "--weights", help="Weight compression: none, int8, palettize4, "
                                 "palettize6, palettize8."),
@@ -165,9 +169,9 @@ def coreml_command(
 
 @export_app.command("executorch")
 def executorch_command(
-    model: Path = MODEL, out: Optional[Path] = OUT,
+    model: Optional[Path] = MODEL, out: Optional[Path] = OUT,
     int8: bool = typer.Option(False, "--int8", help="PT2E INT8 (XNNPACK quantizer), calibrated on --data."),
-    quantizer: str = typer.Option("export.executorch_export:xnnpack_int8_hook", "--quantizer",
+    quantizer: str = typer.Option("prnet.export.executorch_export:xnnpack_int8_hook", "--quantizer",
                                   help="With --int8: 'module:factory', factory(calibration_images) -> hook."),
     calibration_images: int = typer.Option(32, "--calibration-images", help="Images used for INT8 calibration."),
     data: Optional[Path] = DATA, parity_images: int = PARITY_IMAGES, tolerance: Optional[float] = TOLERANCE,
@@ -179,24 +183,27 @@ def executorch_command(
     if int8:
         with cli_errors():
             options["quantize"] = calibration_hook(quantizer, data, calibration_images, model)
-    run_export("executorch", model, out, "int8" if int8 else "fp32", options, data, parity_images, tolerance,
+    run_export("executorch", model, out, "int8" if int8 else None, options, data, parity_images, tolerance,
                no_parity, keep_on_mismatch, latency_runs, upsample)
 
 
 def calibration_hook(factory: str, data: Optional[Path], count: int, model: Path) -> Any:
-    from export.formats import resolve
-    from export.parity import parity_images
+    from prnet.export.formats import resolve
+    from prnet.export.parity import parity_images
     from prnet.checkpoint import load_model
 
-    images, _ = parity_images(data, count, load_model(model).config.input_size)
+    from prnet.default_model import resolve_model
+
+    images, _ = parity_images(data, count, load_model(resolve_model(model)).config.input_size)
     return resolve(factory)(images)
 
 
 @export_app.command("tensorrt")
 def tensorrt_command(
-    model: Path = MODEL, out: Optional[Path] = OUT,
-    precision: str = typer.Option("fp16", "--precision", "-p", help="fp16, fp32 or int8 (QDQ --onnx, or "
-                                  "calibration on --data)."),
+    model: Optional[Path] = MODEL, out: Optional[Path] = OUT,
+    precision: Optional[str] = typer.Option(None, "--precision", "-p", help="fp16 (default), fp32 or int8 (QDQ "
+                                            "--onnx, a `prnet compress --int8` checkpoint's (its default), or "
+                                            "calibration on --data)."),
     onnx: Optional[Path] = typer.Option(None, "--onnx", help="Build from this ONNX (e.g. a QDQ INT8 model)."),
     batch: str = typer.Option("1,1,1", "--batch", help="Optimization profile min,opt,max batch (max > 1: dynamic)."),
     workspace: float = typer.Option(4.0, "--workspace", help="Builder workspace in GiB."),
@@ -216,22 +223,24 @@ def tensorrt_command(
         if len(profile) != 3:
             raise PrnetInputError(f"--batch must be three integers min,opt,max, got {batch!r}")
         options: dict[str, Any] = dict(onnx=str(onnx) if onnx else None, batch=profile, workspace_gib=workspace)
-        from export.tensorrt_export import require_tensorrt
+        from prnet.export.tensorrt_export import require_tensorrt
 
         require_tensorrt()
         if precision == "int8" and onnx is None:
-            from export.parity import parity_images as load_images
+            from prnet.export.parity import parity_images as load_images
             from prnet.checkpoint import load_model
 
+            from prnet.default_model import resolve_model
+
             options["calibration_images"], _ = load_images(data, calibration_images,
-                                                           load_model(model).config.input_size)
+                                                           load_model(resolve_model(model)).config.input_size)
     run_export("tensorrt", model, out, precision, options, data, parity_images, tolerance, no_parity,
                keep_on_mismatch, latency_runs, upsample)
 
 
 @export_app.command("tflite")
 def tflite_command(
-    model: Path = MODEL, out: Optional[Path] = OUT,
+    model: Optional[Path] = MODEL, out: Optional[Path] = OUT,
     data: Optional[Path] = DATA, parity_images: int = PARITY_IMAGES, tolerance: Optional[float] = TOLERANCE,
     no_parity: bool = NO_PARITY, keep_on_mismatch: bool = KEEP, latency_runs: int = LATENCY_RUNS,
     upsample: str = UPSAMPLE,
@@ -243,7 +252,7 @@ def tflite_command(
 
 @export_app.command("all")
 def all_command(
-    model: Path = MODEL,
+    model: Optional[Path] = MODEL,
     out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Directory for the artifacts (default: next "
                                            "to the checkpoint)."),
     formats: Optional[List[str]] = typer.Option(None, "--format", "-f", help="Only these formats (repeat)."),
@@ -251,11 +260,15 @@ def all_command(
 ) -> None:
     """Every format at its default precision, one table row each: failures and missing runtimes are reported,
     not hidden. Exit 1 if any export failed (a missing runtime alone is not a failure)."""
-    from export.api import export_model
-    from export.formats import FORMATS, ExportResult, ExportUnavailable, ParityError, get_format
+    from prnet.export.api import export_model
+    from prnet.export.formats import FORMATS, ExportResult, ExportUnavailable, ParityError, get_format
     from prnet.io import PrnetInputError
 
+    from prnet.default_model import resolve_model
+
     quiet_library_warnings()
+    with cli_errors():
+        model = resolve_model(model)
     names = formats or [spec.name for spec in FORMATS if spec.exporter is not None]
     results = []
     for name in names:

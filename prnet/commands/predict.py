@@ -7,35 +7,16 @@ from typing import List, Optional
 
 import typer
 
-CHECKPOINT_SUFFIXES = {".pt", ".pth", ".ckpt"}
-
-
 def open_runner(model: Optional[Path], device: str = "auto"):
-    """A Runner for --model: a PRNet checkpoint runs on PyTorch; any exported model (ONNX, OpenVINO, ...)
-    goes through export.runners.load_runner, which reads everything it needs from the file."""
+    """prnet.export.runners.load_runner for --model (default: the default model), with a runtime that cannot run
+    here (e.g. a TensorRT engine without a GPU) as a clear input error."""
+    from prnet.export.formats import ExportUnavailable
+    from prnet.export.runners import load_runner
     from prnet.io import PrnetInputError
 
-    if model is None:  # the shipped default model (a clear error saying how to get one when it is missing)
-        from prnet.default_model import default_model_path
-
-        model = default_model_path()
-    if not model.exists():
-        raise PrnetInputError(f"{model}: model file not found")
-    if model.suffix.lower() in CHECKPOINT_SUFFIXES:
-        from prnet.runner import TorchRunner
-
-        return TorchRunner(model, device=device)
     try:
-        from export.formats import ExportUnavailable
-        from export.runners import load_runner
-    except ImportError as err:
-        raise PrnetInputError(
-            f"{model}: not a PyTorch checkpoint ({', '.join(sorted(CHECKPOINT_SUFFIXES))}) and the export runtimes "
-            f"are not available ({err}); install prnet with its export package"
-        ) from err
-    try:
-        return load_runner(model)
-    except ExportUnavailable as err:  # e.g. a TensorRT engine without a GPU: a clear message, exit 2
+        return load_runner(model, device=device)
+    except ExportUnavailable as err:
         raise PrnetInputError(str(err)) from err
 
 
@@ -52,7 +33,7 @@ def set_threads(threads: int) -> None:
 
 
 def predict_command(
-    source: Path = typer.Argument(..., help="An image, a video, or a folder of them."),
+    sources: List[Path] = typer.Argument(..., help="Images, videos or folders of them (several in one call)."),
     model: Optional[Path] = typer.Option(None, "--model", "-m", help="Checkpoint (.pt) or exported model (default: the built-in model)."),
     out: Path = typer.Option(Path("predictions"), "--out", "-o", help="Output folder."),
     bbox: Optional[List[str]] = typer.Option(
@@ -97,7 +78,7 @@ def predict_command(
             else:
                 console.print(f"ok {path}: {len(record['faces'])} face(s)", highlight=False, soft_wrap=True)
 
-        summary = predict_paths(source, runner, out, options, progress=report)
+        summary = predict_paths(sources, runner, out, options, progress=report)
     except PrnetInputError as err:
         console.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
         raise typer.Exit(2)

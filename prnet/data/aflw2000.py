@@ -27,7 +27,7 @@ import numpy as np
 from prnet.crop import box_from_landmarks, crop_matrix, transform_points, warp_image
 from prnet.data.bfm import BFMModel, parse_pose, pose_to_image
 from prnet.data.matfile import load_mat, require
-from prnet.data.w300lp import IMAGE_EXTENSIONS, Fit3DDFA, read_fit
+from prnet.data.w300lp import Fit3DDFA, list_images, read_fit
 from prnet.io import PrnetInputError, read_image_rgb
 
 if TYPE_CHECKING:
@@ -62,12 +62,7 @@ class AFLWRecord:
 
 def list_aflw2000(root: str | Path) -> list[tuple[Path, Path]]:
     """Sorted (image, .mat) pairs in `root` (flat or nested); images without a .mat are an error."""
-    root = Path(root)
-    if not root.is_dir():
-        raise PrnetInputError(f"{root}: directory not found; pass the AFLW2000 folder (images + .mat files)")
-    images = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
-    if not images:
-        raise PrnetInputError(f"{root}: no images (.jpg/.png) found; is this the AFLW2000 folder?")
+    images = list_images(root, "AFLW2000", " (images + .mat files)")
     missing = [p for p in images if not p.with_suffix(".mat").is_file()]
     if missing:
         raise PrnetInputError(

@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from prnet.data.format import Manifest, Sample, list_samples, read_layout, read_manifest, read_sample
-from prnet.io import PrnetInputError
+from prnet.io import PrnetInputError, existing_dir
 from prnet.layout import UVLayout
 
 DEFAULT_VAL_FRACTION = 0.05  # the seed's held-out share
@@ -25,9 +25,7 @@ class PositionMapDataset:
     """
 
     def __init__(self, root: str | Path, indices: Sequence[int] | None = None):
-        self.root = Path(root)
-        if not self.root.is_dir():
-            raise PrnetInputError(f"{self.root}: dataset directory not found")
+        self.root = existing_dir(root, "dataset directory")
         self.manifest: Manifest = read_manifest(self.root)
         self.layout: UVLayout = read_layout(self.root)
         if self.layout.layout_id != self.manifest.layout_id:

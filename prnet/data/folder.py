@@ -19,15 +19,13 @@ import numpy as np
 
 from prnet.data.format import Sample
 from prnet.data.w300lp import IMAGE_EXTENSIONS
-from prnet.io import PrnetInputError, read_image_rgb
+from prnet.io import PrnetInputError, existing_dir, read_image_rgb
 from prnet.layout import UVLayout
 
 
 def list_folder_pairs(root: str | Path) -> list[tuple[Path, Path]]:
     """Sorted (image, .npy) pairs; an image without its .npy (or a .npy without its image) is an error."""
-    root = Path(root)
-    if not root.is_dir():
-        raise PrnetInputError(f"{root}: directory not found")
+    root = existing_dir(root)
     maps = sorted(p for p in root.rglob("*.npy") if p.is_file())
     images = {p.with_suffix(""): p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()}
     if not maps and not images:

@@ -12,16 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from prnet.io import PrnetInputError
+from prnet.io import PrnetInputError, existing_file
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
 def load_mat(path: str | Path) -> dict[str, Any]:
     """All top-level variables of a .mat file; a 1x1 MATLAB struct becomes a dict of its fields."""
-    path = Path(path)
-    if not path.is_file():
-        raise PrnetInputError(f"{path}: file not found")
+    path = existing_file(path)
     if _is_hdf5(path):
         return _load_mat_v73(path)
     import scipy.io

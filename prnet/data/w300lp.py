@@ -28,7 +28,7 @@ import numpy as np
 from prnet.crop import LANDMARK_BOX_SCALE, box_from_landmarks, crop_matrix, transform_points, warp_image
 from prnet.data.bfm import BFMModel, parse_pose, pose_to_image
 from prnet.data.matfile import load_mat, require
-from prnet.io import PrnetInputError
+from prnet.io import PrnetInputError, existing_dir
 
 if TYPE_CHECKING:
     from prnet.geometry.posmap import UVSampler
@@ -68,15 +68,20 @@ def read_fit(mat_path: str | Path) -> Fit3DDFA:
     return Fit3DDFA(pose=pose, shape_para=shape_para, exp_para=exp_para)
 
 
+def list_images(root: str | Path, what: str, how: str = "") -> list[Path]:
+    """Sorted image files (IMAGE_EXTENSIONS) under `root`, recursively; a missing folder or one without images
+    is a PrnetInputError naming `what` folder it should be (`how`: how to pass it, appended to the hint)."""
+    root = existing_dir(root, hint=f"pass the {what} folder{how}")
+    images = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    if not images:
+        raise PrnetInputError(f"{root}: no images (.jpg/.png) found; is this the {what} folder?")
+    return images
+
+
 def find_pairs(root: str | Path) -> list[tuple[Path, Path]]:
     """Sorted (image, .mat) pairs under `root` (recursively). Images without a .mat are an error naming
     them; .mat files without an image (e.g. 300W-LP's landmarks/*_pts.mat) are ignored."""
-    root = Path(root)
-    if not root.is_dir():
-        raise PrnetInputError(f"{root}: directory not found; pass the 300W_LP folder with --root")
-    images = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
-    if not images:
-        raise PrnetInputError(f"{root}: no images (.jpg/.png) found; is this the 300W_LP folder?")
+    images = list_images(root, "300W_LP", " with --root")
     pairs, orphans = [], []
     for image in images:
         mat = image.with_suffix(".mat")

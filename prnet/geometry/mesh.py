@@ -1,6 +1,6 @@
 """The face mesh asset: mean shape, disk topology, 68 landmark vertices, region labels and UV coordinates.
 
-`prnet/assets/face_mesh.npz` is built by `scripts/build_face_asset.py` from menpo3d 0.8.6's `template.ply`
+`prnet/assets/face_mesh.npz` is built by `scripts/assets/build_face_asset.py` from menpo3d 0.8.6's `template.ply`
 and `template.ljson` (BSD-3, see `prnet/assets/LICENSE-menpo3d.txt`; the template appears to derive from
 the Basel Face Model, whose own terms users must check). The build closes the mouth opening with a fan
 around one added vertex (the last vertex, `mouth_fill_vertex`), so the mesh is a topological disk.
@@ -30,14 +30,14 @@ from pathlib import Path
 
 import numpy as np
 
-from prnet.io import PrnetInputError
+from prnet.io import PrnetInputError, existing_file
 
 REGION_OUTSIDE, REGION_FACE, REGION_EYES_NOSE_MOUTH, REGION_LANDMARK = 0, 1, 2, 3
 REGION_NAMES = ("outside", "face", "eyes_nose_mouth", "landmark")
 
 ASSET_PATH = Path(__file__).resolve().parent.parent / "assets" / "face_mesh.npz"
 ASSET_FORMAT = "prnet-face-mesh-v1"
-_REBUILD_HINT = "reinstall prnet or rebuild it with `python scripts/build_face_asset.py`"
+_REBUILD_HINT = "reinstall prnet or rebuild it with `python -m scripts.assets.build_face_asset`"
 
 
 @dataclass(frozen=True, eq=False)
@@ -146,9 +146,7 @@ def validate_face_mesh(mesh: FaceMesh, source: str = "face mesh") -> None:
 
 def read_face_mesh(path: str | Path) -> FaceMesh:
     """Read and validate a face mesh asset file (see module docstring)."""
-    path = Path(path)
-    if not path.is_file():
-        raise PrnetInputError(f"{path}: face mesh asset not found; {_REBUILD_HINT}")
+    path = existing_file(path, "face mesh asset", _REBUILD_HINT)
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # GPU check for `prnet export` (TensorRT, ORT CUDA, deployment form on CUDA). Run from the repository root:
-#   bash scripts/gpu_check_export.sh
+#   bash scripts/gpu/gpu_check_export.sh
 # Optional: a folder of wheels to install first (e.g. onnxslim, tensorrt-cu12*) in $PRNET_WHEELS.
 set -u
 if [ -n "${PRNET_WHEELS:-}" ] && ls "$PRNET_WHEELS"/*.whl >/dev/null 2>&1; then
@@ -14,4 +14,4 @@ import importlib.util as u
 for m in ("tensorrt", "onnxruntime", "onnxslim", "onnx", "typer", "rich", "cv2"):
     print(f"{m:12s}", "present" if u.find_spec(m) else "MISSING")
 PY
-python3 scripts/gpu_check_export.py
+python3 -m scripts.gpu.gpu_check_export

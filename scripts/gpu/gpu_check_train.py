@@ -1,8 +1,8 @@
 """GPU check of `prnet train`: CUDA, AMP (bf16, fp16 + GradScaler), torch.compile, torchrun DDP (nccl, 1 process),
 resume on CUDA; then training-step throughput of the full PRNet and (optionally) the `full` preset on --data synth.
 
-    python3 scripts/gpu_check_train.py                      # checks + throughput (~4 min on an H100)
-    python3 scripts/gpu_check_train.py --synth-seconds 180  # + the full preset on synthetic faces for 3 min
+    python -m scripts.gpu.gpu_check_train                      # checks + throughput (~4 min on an H100)
+    python -m scripts.gpu.gpu_check_train --synth-seconds 180  # + the full preset on synthetic faces for 3 min
 
 Prints one `PASS name` / `FAIL name: why` line per check and exits 1 if any failed. Runs from the repository
 root without installing prnet (PYTHONPATH is set for the children). Writes under --out (default /tmp/prnet_gpu).
@@ -19,9 +19,7 @@ import time
 import traceback
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
-ENV = {**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'tests'}", "PYTHONUNBUFFERED": "1"}
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}  # prnet is installed (pip install -e .)
 TINY = dict(max_steps=12, eval_every=6, save_every=6, log_every=2, batch_size=8, num_workers=2, progress=False,
             val_fraction=0.2, device="cuda")
 failures: list[str] = []
@@ -67,7 +65,7 @@ def main() -> None:
         print("FAIL cuda: no CUDA device visible to PyTorch; run this on a GPU machine")
         sys.exit(1)
     print(f"device {torch.cuda.get_device_name()}, bf16 supported {torch.cuda.is_bf16_supported()}", flush=True)
-    from train_fixtures import make_dataset
+    from tests.train_fixtures import make_dataset
 
     data = make_dataset(out / "data", n=64, size=64)
 

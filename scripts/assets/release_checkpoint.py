@@ -1,6 +1,6 @@
 """Turn a training checkpoint into a compact inference checkpoint (FP16 weights, no optimizer state).
 
-    python scripts/release_checkpoint.py runs/prnet/checkpoints/best.pt prnet/assets/default_model.pt
+    python -m scripts.assets.release_checkpoint runs/prnet/checkpoints/best.pt prnet/assets/default_model.pt
 
 The result loads with prnet.checkpoint.load_model like any checkpoint (weights are cast back to FP32 on
 load). `--recalibrate-bn DIR` first re-estimates every BatchNorm's running mean/variance as a plain average over

@@ -1,7 +1,7 @@
 """Build prnet/assets/face_mesh.npz from the menpo3d 0.8.6 template (run once by maintainers; never at run time).
 
-    python scripts/build_face_asset.py                       # downloads the menpo3d sdist with pip
-    python scripts/build_face_asset.py --sdist menpo3d-0.8.6.tar.gz
+    python -m scripts.assets.build_face_asset                       # downloads the menpo3d sdist with pip
+    python -m scripts.assets.build_face_asset --sdist menpo3d-0.8.6.tar.gz
 
 Steps: read `menpo3d/data/template.ply` (binary little-endian PLY, ~micrometres) and `template.ljson`
 (68 iBUG landmark points) out of the sdist with tarfile; convert to mm; close the 75-edge mouth opening
@@ -25,11 +25,10 @@ import numpy as np
 from matplotlib.path import Path as Polygon
 from scipy.spatial import cKDTree
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from prnet.geometry import mesh as M  # noqa: E402
-from prnet.geometry.tutte import DEFAULT_MARGIN_MM, count_flips, flatten_face, geodesic_distance  # noqa: E402
-from prnet.io import write_npz_atomic  # noqa: E402
+from prnet.geometry import mesh as M
+from prnet.geometry.tutte import DEFAULT_MARGIN_MM, count_flips, flatten_face, geodesic_distance
+from prnet.io import write_npz_atomic
 
 SDIST = "menpo3d==0.8.6"
 PLY_MEMBER, LJSON_MEMBER = "menpo3d-0.8.6/menpo3d/data/template.ply", "menpo3d-0.8.6/menpo3d/data/template.ljson"

@@ -1,6 +1,6 @@
 """ONNX Runtime FP32 latency: the original PRNet graph vs the deployment form's variants, side by side.
 
-    python scripts/compare_deploy_latency.py [--model prnet] [--size 256] [--rounds 20] [--threads 2]
+    python -m scripts.measure.compare_deploy_latency [--model prnet] [--size 256] [--rounds 20] [--threads 2]
 
 Every graph is exported (same weights: random, non-trivial BN statistics), simplified with onnxslim, loaded
 into its own ORT session, and timed in interleaved rounds (one call each per round, batch 1), so machine
@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from export.deploy import UPSAMPLE_MODES, to_deployment  # noqa: E402
-from export.onnx_export import build_onnx  # noqa: E402
-from export_fixtures import randomize_batchnorm  # noqa: E402
-from prnet.model import create_model  # noqa: E402
+from prnet.export.deploy import UPSAMPLE_MODES, to_deployment
+from prnet.export.metadata import INPUT_NAME
+from prnet.export.onnx_export import build_onnx
+from tests.export_fixtures import randomize_batchnorm
+from prnet.model import create_model
 
 
 class Pixels(torch.nn.Module):
@@ -60,16 +60,16 @@ def main() -> None:
         ops = collections.Counter(node.op_type for node in onnx_model.graph.node)
         sessions[name] = ort.InferenceSession(onnx_model.SerializeToString(), options,
                                               providers=["CPUExecutionProvider"])
-        out = sessions[name].run(None, {"images": x})[0]
+        out = sessions[name].run(None, {INPUT_NAME: x})[0]
         reference = out if reference is None else reference
         print(f"{name:20s} max |diff| {np.abs(out - reference).max():.2e} px  ops {dict(ops)}", flush=True)
     times = collections.defaultdict(list)
     for session in sessions.values():  # warm-up
-        session.run(None, {"images": x})
+        session.run(None, {INPUT_NAME: x})
     for _ in range(args.rounds):
         for name, session in sessions.items():
             start = time.perf_counter()
-            session.run(None, {"images": x})
+            session.run(None, {INPUT_NAME: x})
             times[name].append(time.perf_counter() - start)
     base = np.median(times["original"])
     print(f"ORT {ort.__version__}, {args.threads} threads, {args.rounds} interleaved rounds, batch 1, {args.model} "

@@ -1,14 +1,13 @@
 """GPU check for prnet.runner.TorchRunner, `prnet eval` and `prnet predict` on CUDA: run from the repo root,
-`python scripts/gpu_check_predict.py` (random full PRNet; compares CPU vs CUDA maps, times batch 1 and 16)."""
+`python -m scripts.gpu.gpu_check_predict` (random full PRNet; compares CPU vs CUDA maps, times batch 1 and 16)."""
 import subprocess, sys, time, os
-sys.path.insert(0, "tests")
 print(subprocess.run("nvidia-smi --query-gpu=name,memory.total --format=csv || true", shell=True, capture_output=True, text=True).stdout)
 import numpy as np, torch
 print("torch", torch.__version__, "cuda", torch.cuda.is_available())
 from prnet.checkpoint import LoadedModel, save_checkpoint
 from prnet.model import create_model
 from prnet.runner import TorchRunner
-from predict_fixtures import disk_layout, make_eval_dataset
+from tests.predict_fixtures import disk_layout, make_eval_dataset
 torch.manual_seed(0)
 model = create_model("prnet", input_size=256).eval()
 loaded = LoadedModel(model=model, config=model.config, layout=disk_layout(256))
