@@ -141,7 +141,14 @@ class PRNet(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encoder(self.stem(x)))
+        y = self.decoder[:-OUTPUT_LAYERS](self.encoder(self.stem(x)))  # (B, 16, S, S)
+        head = self.decoder[-OUTPUT_LAYERS:]
+        if torch.is_autocast_enabled(y.device.type):
+            # bf16 has an 8-bit mantissa: a bf16 sigmoid output moves in steps of ~1 px near the top of the range,
+            # so the three cheap 3-channel layers run in fp32 under mixed precision (not traced by exporters).
+            with torch.autocast(y.device.type, enabled=False):
+                return head(y.float())
+        return head(y)  # (B, 3, S, S) in [0, 1]
 
 
 # --- registry (timm-style): name -> config factory -------------------------------------------------

@@ -25,6 +25,7 @@ import torch
 import torch.distributed as dist
 
 from prnet.augment import AugmentConfig, resize_layout
+from prnet.hardware import cpu_summary
 from prnet.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint, unwrap_model
 from prnet.io import PrnetInputError, write_json_atomic
 from prnet.layout import UVLayout
@@ -82,12 +83,19 @@ def pick_device(config: TrainConfig) -> torch.device:
 
 
 def pick_precision(config: TrainConfig, device: torch.device) -> str:
+    """fp32 | bf16 | fp16 for this run. auto: bf16 on CUDA (fp16 without bf16); on CPU bf16 autocast where the CPU
+    has native bf16 (AVX512-BF16/AMX: ~2x fp32 at 256 px, same curve, bench/train_speed.py), else fp32."""
+    from prnet.hardware import cpu_has_native_bf16
+
+    if config.precision == "fp16" and device.type != "cuda":
+        raise PrnetInputError("--precision fp16 needs a CUDA device; on CPU use bf16 (native bf16 CPUs) or fp32")
+    if config.precision == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
+        raise PrnetInputError("--precision bf16: this CPU has no native bf16 (AVX512-BF16/AMX), where it is emulated "
+                              "and slower than fp32; use --precision fp32 (or auto)")
     if config.precision != "auto":
-        if config.precision in ("bf16", "fp16") and device.type != "cuda":
-            raise PrnetInputError(f"--precision {config.precision} needs a CUDA device; on CPU use fp32")
         return config.precision
     if device.type != "cuda":
-        return "fp32"
+        return "bf16" if cpu_has_native_bf16() else "fp32"
     return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
 
 
@@ -265,7 +273,8 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> TrainResult:
     np.random.seed(config.seed + ddp.rank)
     random.seed(config.seed + ddp.rank)
     precision = pick_precision(config, device)
-    channels_last = config.channels_last if config.channels_last is not None else device.type == "cuda"
+    # channels_last: faster on CUDA and with CPU bf16 (oneDNN's blocked kernels), slower with CPU fp32 (bench/train_speed.py)
+    channels_last = config.channels_last if config.channels_last is not None else (device.type == "cuda" or precision == "bf16")
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = config.cudnn_benchmark
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
@@ -325,6 +334,7 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> TrainResult:
         write_json_atomic(out_dir / "config.json", {
             **config.to_dict(), "resolved": {"device": str(device), "precision": precision, "world_size": ddp.world_size,
                                              "channels_last": channels_last, "layout_id": layout.layout_id,
+                                             "unique_train_faces": len(train_items), "cpu": cpu_summary(),
                                              "model_config": raw_model.config.to_dict(), "torch": torch.__version__}})
         truncate_metrics(out_dir, step)
         if config.tensorboard:
@@ -392,7 +402,8 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> TrainResult:
 
         if step % config.log_every == 0 or step == config.max_steps:
             now = time.perf_counter()
-            record = {"step": step, "loss": loss_sum / loss_count, "lr": lr, "images_per_s": images_seen / (now - tick)}
+            record = {"step": step, "loss": loss_sum / loss_count, "lr": lr, "images_per_s": images_seen / (now - tick),
+                      "samples_seen": step * config.batch_size}
             tick, images_seen, loss_sum, loss_count = now, 0, 0.0, 0
             if ddp.is_main:
                 append_metrics(out_dir, record)

@@ -41,9 +41,9 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     # system
     device: str = "auto"  # auto (cuda if available) | cpu | cuda | cuda:N
-    precision: str = "auto"  # auto: bf16 on CUDA (fp16 if bf16 unsupported), fp32 on CPU
+    precision: str = "auto"  # auto: bf16 on CUDA (fp16 if bf16 unsupported); on CPU bf16 where native, else fp32
     compile: bool = False  # torch.compile the training model
-    channels_last: bool | None = None  # None: on for CUDA; off on CPU (3.6x slower there, measured)
+    channels_last: bool | None = None  # None: on for CUDA and CPU bf16, off for CPU fp32 (slower there, measured)
     cudnn_benchmark: bool = True
     sync_bn: bool = False  # SyncBatchNorm across DDP processes
     num_workers: int = 8  # DataLoader worker processes per training process (decode + augment)

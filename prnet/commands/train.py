@@ -19,7 +19,7 @@ def train_command(
     steps: Optional[int] = typer.Option(None, "--steps", help="Total optimizer steps."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate."),
     device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N."),
-    precision: Optional[str] = typer.Option(None, "--precision", help="auto, fp32, bf16, fp16 (AMP needs CUDA)."),
+    precision: Optional[str] = typer.Option(None, "--precision", help="auto (bf16 on CUDA and on CPUs with native bf16, else fp32), fp32, bf16, fp16 (CUDA only)."),
     compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the model."),
     workers: Optional[int] = typer.Option(None, "--workers", help="DataLoader worker processes per training process."),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads per process (0: torch's default)."),

@@ -1,0 +1,56 @@
+"""What this machine's CPU can do, read from /proc/cpuinfo (the CPU kind changes between machines: never assume)."""
+
+from __future__ import annotations
+
+import functools
+import platform
+
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # native bf16 dot products (AVX512-BF16 on Zen 4/5 and Xeon, AMX on Xeon 4+)
+REPORTED_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+
+
+def parse_cpuinfo(text: str) -> dict[str, object]:
+    """/proc/cpuinfo text -> {'name', 'vendor', 'family', 'model', 'flags': [the REPORTED_FLAGS present]}."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            break  # the first processor is enough: all cores are one kind here
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    flags = set(fields.get("flags", "").split())
+    return {
+        "name": fields.get("model name") or platform.processor() or platform.machine(),
+        "vendor": fields.get("vendor_id", ""),
+        "family": fields.get("cpu family", ""),
+        "model": fields.get("model", ""),
+        "flags": [f for f in REPORTED_FLAGS if f in flags],
+    }
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_info() -> dict[str, object]:
+    """This machine's CPU (parse_cpuinfo of /proc/cpuinfo); best effort off Linux."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return parse_cpuinfo(f.read())
+    except OSError:
+        return parse_cpuinfo("")
+
+
+def cpu_summary() -> str:
+    """One line naming the CPU for benchmark output, e.g. 'Intel(R) Xeon(R) Processor (family 6, avx512f amx_bf16 ...)'."""
+    info = cpu_info()
+    return f"{info['name']} (family {info['family']} model {info['model']}; {' '.join(info['flags']) or 'no AVX flags read'})"
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU computes bf16 natively (AVX512-BF16 or AMX) and oneDNN agrees; bf16 elsewhere is emulated
+    and slower than fp32."""
+    if not any(flag in cpu_info()["flags"] for flag in BF16_FLAGS):
+        return False
+    try:
+        import torch
+
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False

@@ -1,0 +1,109 @@
+"""Learning curve of a training run: 68-point NME of every kept step checkpoint against the faces seen, on
+evaluation sets never used for training (fresh synthetic faces, annotated real photos), as JSON and a PNG.
+
+    python -m scripts.measure.learning_curve RUN_DIR --data synth=DIR --data photos=DIR [--out docs/curve.png]
+        [--limit 200] [--also CKPT ...]
+
+RUN_DIR is a `prnet train --out` directory (checkpoints/step_*.pt, metrics.jsonl). Each checkpoint is evaluated
+with `prnet eval`'s own code (prnet.evaluate.evaluate: the GT crop for project-format data, the detector +
+refine crop for photos, as `prnet predict` runs) in eval mode, exactly as it would be shipped. Results are cached in
+RUN_DIR/learning_curve.json per (checkpoint, data) so that a rerun after more training only evaluates the new
+checkpoints. `--also` adds checkpoints from other runs (e.g. the continuation of this one in a later session) that
+store their own step count; faces seen = step x batch size as stored in each checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def faces_seen(checkpoint: Path) -> tuple[int, int]:
+    """(step, samples seen) from the checkpoint's training metadata."""
+    from prnet.checkpoint import load_checkpoint
+
+    meta = load_checkpoint(checkpoint)["meta"]
+    step = int(meta.get("step") or meta.get("train_state", {}).get("step", 0))
+    batch = int((meta.get("train_config") or {}).get("batch_size", 0))
+    return step, step * batch + int(meta.get("samples_before", 0))
+
+
+def evaluate_checkpoint(checkpoint: Path, data: Path, limit: int | None) -> dict:
+    from prnet.evaluate import evaluate
+    from prnet.runner import TorchRunner
+
+    report, _ = evaluate(TorchRunner(checkpoint, device="cpu"), data, limit=limit)
+    inner = report.get("nme_2d_inner") or {}
+    return {"nme_2d": report["nme_2d"]["mean"], "nme_2d_balanced": report["nme_2d"].get("balanced_mean"),
+            "nme_2d_inner": inner.get("mean"), "faces": report["samples"]}
+
+
+def collect(run_dir: Path, datasets: dict[str, Path], limit: int | None, extra: list[Path], log=print) -> list[dict]:
+    from prnet.io import write_json_atomic
+
+    cache_path = run_dir / "learning_curve.json"
+    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    checkpoints = sorted((run_dir / "checkpoints").glob("step_*.pt")) + list(extra)
+    rows = []
+    for checkpoint in checkpoints:
+        step, seen = faces_seen(checkpoint)
+        row = {"checkpoint": str(checkpoint), "step": step, "faces_seen": seen}
+        for name, data in datasets.items():
+            key = f"{checkpoint.resolve()}|{Path(data).resolve()}|{limit}"
+            if key not in cache:
+                cache[key] = evaluate_checkpoint(checkpoint, data, limit)
+                write_json_atomic(cache_path, cache)
+            row[name] = cache[key]
+        log(f"step {step:6d} ({seen:7d} faces seen): " + ", ".join(
+            f"{name} {row[name]['nme_2d']:.2f} %" for name in datasets))
+        rows.append(row)
+    return sorted(rows, key=lambda r: r["faces_seen"])
+
+
+def plot(rows: list[dict], datasets: list[str], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    x = [r["faces_seen"] / 1000 for r in rows]
+    for name in datasets:
+        ax.plot(x, [r[name]["nme_2d"] for r in rows], marker="o", label=f"{name}: 68 points")
+        if rows and rows[0][name].get("nme_2d_inner") is not None and name != "synth":
+            ax.plot(x, [r[name]["nme_2d_inner"] for r in rows], marker=".", linestyle="--", label=f"{name}: 51 inner")
+        if rows and rows[0][name].get("nme_2d_balanced") is not None and name == "synth":
+            ax.plot(x, [r[name]["nme_2d_balanced"] for r in rows], marker=".", linestyle="--",
+                    label=f"{name}: balanced over yaw bins")
+    ax.set_xlabel("training faces seen (thousands; step x batch)")
+    ax.set_ylabel("2D NME (%), GT box sqrt(w*h)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    from prnet.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--data", action="append", required=True, help="NAME=DIR (an evaluation set for prnet eval)")
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--also", type=Path, action="append", default=[])
+    parser.add_argument("--out", type=Path, default=None, help="PNG path (default RUN_DIR/learning_curve.png)")
+    parser.add_argument("--title", default="PRNet learning curve")
+    a = parser.parse_args(argv)
+    datasets = dict(item.split("=", 1) for item in a.data)
+    rows = collect(a.run_dir, {k: Path(v) for k, v in datasets.items()}, a.limit, a.also)
+    plot(rows, list(datasets), a.out or a.run_dir / "learning_curve.png", a.title)
+    print(f"wrote {a.out or a.run_dir / 'learning_curve.png'}")
+
+
+if __name__ == "__main__":
+    main()
