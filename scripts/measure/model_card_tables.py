@@ -1,0 +1,73 @@
+"""Markdown tables for docs/MODEL_CARD.md from `prnet eval` reports (eval.json) and a learning curve
+(learning_curve.json of scripts/measure/learning_curve.py), so that no figure in the card is typed by hand.
+
+    python -m scripts.measure.model_card_tables --eval synthetic=EVAL_DIR --eval photos=EVAL_DIR ... [--curve RUN_DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+BINS = ("[0,30)", "[30,60)", "[60,90]")
+
+
+def _cell(value) -> str:
+    return "-" if value is None else f"{value:.2f} %"
+
+
+def summary_table(reports: dict[str, dict]) -> str:
+    lines = ["| evaluation set | faces | 68-pt 2D mean | [0,30) | [30,60) | [60,90] | balanced | 51 inner 2D | 68-pt 3D |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in reports.items():
+        nme, inner, nme3 = r["nme_2d"], r.get("nme_2d_inner") or {}, r.get("nme_3d") or {}
+        bins = [nme.get("bins", {}).get(b, {}) for b in BINS]
+        cells = [f"{_cell(b.get('mean'))} ({b.get('count', 0)})" for b in bins]
+        lines.append(f"| {name} | {r['samples']} | {_cell(nme['mean'])} | {' | '.join(cells)} | "
+                     f"{_cell(nme.get('balanced_mean'))} | {_cell(inner.get('mean'))} | {_cell(nme3.get('mean'))} |")
+    return "\n".join(lines)
+
+
+def faces_table(report: dict) -> str:
+    lines = ["| photo | yaw (est.) | 68-pt 2D | 51 inner |", "|---|---|---|---|"]
+    for face in report.get("faces", []):
+        yaw = face.get("yaw")
+        lines.append(f"| {face['name']} | {'-' if yaw is None else f'{yaw:.0f}'} | {_cell(face['nme_2d'])} | "
+                     f"{_cell(face.get('nme_2d_inner'))} |")
+    return "\n".join(lines)
+
+
+def curve_table(run_dir: Path) -> str:
+    cache = json.loads((run_dir / "learning_curve.json").read_text())
+    rows: dict[str, dict] = {}
+    for key, value in cache.items():
+        checkpoint, data, _ = key.split("|")
+        rows.setdefault(checkpoint, {})[Path(data).name] = value
+    names = sorted({n for r in rows.values() for n in r})
+    lines = ["| checkpoint | " + " | ".join(f"{n} 68-pt" for n in names) + " |", "|---" * (len(names) + 1) + "|"]
+    for checkpoint in sorted(rows):
+        lines.append(f"| {Path(checkpoint).name} | " + " | ".join(_cell(rows[checkpoint].get(n, {}).get("nme_2d"))
+                                                                   for n in names) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--eval", action="append", default=[], help="NAME=DIR of a `prnet eval --out DIR`")
+    parser.add_argument("--curve", type=Path, default=None)
+    a = parser.parse_args(argv)
+    reports = {}
+    for item in a.eval:
+        name, path = item.split("=", 1)
+        reports[name] = json.loads((Path(path) / "eval.json").read_text())
+    print(summary_table(reports))
+    for name, report in reports.items():
+        if report.get("faces"):
+            print(f"\n{name}:\n" + faces_table(report))
+    if a.curve:
+        print("\n" + curve_table(a.curve))
+
+
+if __name__ == "__main__":
+    main()
