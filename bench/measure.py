@@ -186,16 +186,13 @@ def machine_info() -> dict[str, object]:
 
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
+    from prnet.hardware import cpu_info
+
+    info = cpu_info()
     return {
         "platform": platform.platform(),
-        "cpu": cpu,
+        "cpu": info["name"],
+        "cpu_flags": info["flags"],
         "cpu_count": os.cpu_count(),
         "python": sys.version.split()[0],
         "torch": torch.__version__,

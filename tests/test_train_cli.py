@@ -27,7 +27,7 @@ def test_train_command_bad_input_exits_2_with_a_message(tmp_path):
         (["--data", str(tmp_path), "--preset", "cpu-tiny", "--set", "bogus=1"], "unknown training options"),
         (["--resume", "auto", "--out", str(tmp_path / "empty")], "no checkpoints"),
         (["--data", str(tmp_path), "--preset", "nope"], "unknown preset"),
-        (["--data", str(tmp_path), "--preset", "cpu-tiny", "--device", "cpu", "--precision", "bf16"], "needs a CUDA"),
+        (["--data", str(tmp_path), "--preset", "cpu-tiny", "--device", "cpu", "--precision", "fp16"], "needs a CUDA"),
     ]
     for extra, message in cases:
         result = runner.invoke(app, ["train", *extra, "--out", str(tmp_path / "o"), *FAST] if "--out" not in extra
