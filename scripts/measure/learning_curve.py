@@ -26,7 +26,7 @@ def faces_seen(checkpoint: Path) -> tuple[int, int]:
     meta = load_checkpoint(checkpoint)["meta"]
     step = int(meta.get("step") or meta.get("train_state", {}).get("step", 0))
     batch = int((meta.get("train_config") or {}).get("batch_size", 0))
-    return step, step * batch + int(meta.get("samples_before", 0))
+    return step, step * batch
 
 
 def evaluate_checkpoint(checkpoint: Path, data: Path, limit: int | None) -> dict:
