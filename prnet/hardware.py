@@ -38,7 +38,7 @@ def cpu_info() -> dict[str, object]:
 
 
 def cpu_summary() -> str:
-    """One line naming the CPU for benchmark output, e.g. 'Intel(R) Xeon(R) Processor (family 6, avx512f amx_bf16 ...)'."""
+    """One line naming the CPU for benchmark output, e.g. 'Intel(R) Xeon(R) Processor (family 6 model 207; avx2 ... amx_bf16)'."""
     info = cpu_info()
     return f"{info['name']} (family {info['family']} model {info['model']}; {' '.join(info['flags']) or 'no AVX flags read'})"
 

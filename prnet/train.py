@@ -25,7 +25,7 @@ import torch
 import torch.distributed as dist
 
 from prnet.augment import AugmentConfig, resize_layout
-from prnet.hardware import cpu_summary
+from prnet.hardware import cpu_has_native_bf16, cpu_summary
 from prnet.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint, unwrap_model
 from prnet.io import PrnetInputError, write_json_atomic
 from prnet.layout import UVLayout
@@ -84,9 +84,8 @@ def pick_device(config: TrainConfig) -> torch.device:
 
 def pick_precision(config: TrainConfig, device: torch.device) -> str:
     """fp32 | bf16 | fp16 for this run. auto: bf16 on CUDA (fp16 without bf16); on CPU bf16 autocast where the CPU
-    has native bf16 (AVX512-BF16/AMX: ~2x fp32 at 256 px, same curve, bench/train_speed.py), else fp32."""
-    from prnet.hardware import cpu_has_native_bf16
-
+    has native bf16 (AVX512-BF16/AMX: 1.28x fp32 at 128 px, 1.68x at 256 px on an AMX Xeon, docs/train_speed.md;
+    loss within 4.3 % of fp32 on the same batches, docs/MODEL_CARD.md), else fp32."""
     if config.precision == "fp16" and device.type != "cuda":
         raise PrnetInputError("--precision fp16 needs a CUDA device; on CPU use bf16 (native bf16 CPUs) or fp32")
     if config.precision == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():

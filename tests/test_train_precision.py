@@ -25,7 +25,7 @@ def test_parse_cpuinfo_reads_the_first_processor():
 
 @pytest.mark.parametrize("native", [True, False])
 def test_auto_precision_on_cpu_follows_native_bf16(monkeypatch, native):
-    monkeypatch.setattr("prnet.hardware.cpu_has_native_bf16", lambda: native)
+    monkeypatch.setattr("prnet.train.cpu_has_native_bf16", lambda: native)
     cpu = torch.device("cpu")
     assert pick_precision(make_config("cpu-tiny"), cpu) == ("bf16" if native else "fp32")
     assert pick_precision(make_config("cpu-tiny", precision="fp32"), cpu) == "fp32"
