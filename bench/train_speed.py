@@ -64,8 +64,7 @@ def run_one(config: dict, timeout: float) -> dict:
     code = ("import json, sys; from prnet.bench.train_speed import step_times; "
             f"print('RESULT', json.dumps(step_times(**{config!r})))")
     try:
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
-                              cwd=Path(__file__).resolve().parent.parent)
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
     for line in done.stdout.splitlines():
