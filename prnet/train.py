@@ -153,6 +153,31 @@ def check_resume_compatible(payload: dict, model: torch.nn.Module, layout: UVLay
         raise PrnetInputError(f"{path}: holds no training state (optimizer, step), so it cannot be resumed")
 
 
+def init_weights(model: torch.nn.Module, path: str | Path, data_layout: UVLayout) -> None:
+    """Load another checkpoint's weights into `model` (a new run: fresh optimizer, schedule and step 0).
+
+    For fine-tuning, for continuing from a released model (which holds no optimizer state, so --resume cannot
+    take it) and for progressive resizing: the network is fully convolutional, so weights trained at 128 px
+    load into a 256 px model unchanged. Architecture and UV layout must match (compared at the stored size).
+    """
+    payload = load_checkpoint(path, map_location="cpu")
+    if payload.get("compression") is not None:
+        raise PrnetInputError(f"{path}: a compressed checkpoint cannot start a training run; pass the FP32 "
+                              "checkpoint it was made from")
+    stored, built = payload["model_config"], unwrap_model(model).config.to_dict()
+    differing = [k for k in ("width", "kernel_size", "in_channels", "out_channels") if stored.get(k) != built.get(k)]
+    if differing:
+        raise PrnetInputError(f"{path}: --init needs the same architecture; it differs in {differing} "
+                              f"(checkpoint: {[stored.get(k) for k in differing]}, run: "
+                              f"{[built.get(k) for k in differing]}); pass the checkpoint's --model")
+    expected = resize_layout(data_layout, int(stored["input_size"])).layout_id
+    if payload.get("layout_id") != expected:
+        raise PrnetInputError(f"{path}: its UV layout {payload.get('layout_id')} is not the data's ({expected} at "
+                              f"{stored['input_size']} px): its weights predict another map; train on data of its layout")
+    source, _ = model_from_checkpoint(payload, source=str(path))
+    unwrap_model(model).load_state_dict({k: v.float() for k, v in source.state_dict().items()})
+
+
 def rank_checksums(model: torch.nn.Module, ddp: Dist) -> list[float]:
     """One parameter checksum per rank (all equal when DDP keeps the replicas in sync)."""
     with torch.no_grad():
@@ -306,6 +331,8 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> TrainResult:
     weight = torch.from_numpy(layout.weight_mask).to(device)
 
     step, best_nme = 0, None
+    if config.init_from and resume is None:
+        init_weights(model, config.init_from, data_layout)
     if resume is not None:
         resume_path = latest_checkpoint(out_dir) if str(resume) == "auto" else Path(resume)
         payload = load_checkpoint(resume_path, map_location="cpu")

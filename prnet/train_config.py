@@ -26,6 +26,7 @@ class TrainConfig:
     model: str = "prnet"  # a name in prnet.model.MODEL_CONFIGS
     input_size: int = 256  # maps and images are resampled to this size (the layout too)
     bn_momentum: float | None = None  # None: the model's (TF decay 0.999); short runs need faster BN statistics
+    init_from: str = ""  # a checkpoint whose weights start this run (fresh optimizer and schedule, step 0)
     # optimization
     batch_size: int = 20  # global: split evenly over DDP processes
     max_steps: int = 300_000

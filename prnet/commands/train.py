@@ -13,6 +13,7 @@ def train_command(
     preset: Optional[str] = typer.Option(None, "--preset", help="full (GPU, the paper's recipe), cpu-small (minutes on 2 CPU cores), cpu-tiny (smoke test)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory (config, metrics, TensorBoard, checkpoints). Default runs/prnet."),
     resume: Optional[str] = typer.Option(None, "--resume", help="Checkpoint to continue exactly from, or 'auto' for the latest in --out. Other options then default to the checkpoint's."),
+    init: Optional[str] = typer.Option(None, "--init", help="Start from this checkpoint's weights (e.g. the released default model) with a fresh optimizer and schedule; any input size."),
     model: Optional[str] = typer.Option(None, "--model", help="Model name: prnet, prnet-half, prnet-quarter."),
     input_size: Optional[int] = typer.Option(None, "--input-size", help="Network input (and position map) size in pixels."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Global batch size (split over DDP processes)."),
@@ -39,7 +40,7 @@ def train_command(
         from prnet.train import TrainingDiverged, resume_config, train
         from prnet.train_config import make_config, parse_assignments
 
-        overrides = dict(data=data, out_dir=str(out) if out else None, model=model, input_size=input_size,
+        overrides = dict(data=data, out_dir=str(out) if out else None, init_from=init, model=model, input_size=input_size,
                          batch_size=batch_size, max_steps=steps, lr=lr, device=device, precision=precision,
                          compile=compile, num_workers=workers, num_threads=threads, seed=seed, progress=progress)
         overrides.update(parse_assignments(assignments))

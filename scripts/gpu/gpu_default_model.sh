@@ -8,10 +8,12 @@
 #   0..SYNTH_S   `prnet data synth` on all but 3 CPU cores  ||  scripts/gpu/gpu_check_train.py (+ export check)
 #   SYNTH_S..    `prnet train --preset full` (batch 32, lr 1e-3 halved every 1000 steps: the paper's schedule
 #                shape compressed to a short run) on the rendered samples, for TRAIN_S seconds
+#                from INIT's weights (default: the shipped 128 px model: progressive resizing to 256 px,
+#                `prnet train --init`); INIT= starts from random weights
 #   then         best checkpoint (by validation NME) -> FP16 inference checkpoint, split into <16 MB parts.
 set -u
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
-SYNTH_S=${SYNTH_S:-190}; TRAIN_S=${TRAIN_S:-330}; N=${N:-60000}
+SYNTH_S=${SYNTH_S:-190}; TRAIN_S=${TRAIN_S:-330}; N=${N:-60000}; INIT=${INIT-prnet/assets/default_model.pt}
 export PYTHONPATH="$PWD:${PYTHONPATH:-}" PYTHONUNBUFFERED=1
 CORES=$(nproc); SYNTH_WORKERS=$(( CORES > 4 ? CORES - 3 : 1 ))
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/checks.log"
@@ -27,7 +29,7 @@ echo "synth: $(ls /tmp/synth/samples/*.npz 2>/dev/null | wc -l) samples after ${
 
 timeout "$TRAIN_S" python3 -m prnet train --data /tmp/synth --preset full --out /tmp/run --batch-size 32 \
   --workers $(( CORES - 2 )) --no-progress --set lr_decay_every=1000 --set eval_every=400 --set save_every=400 \
-  --set log_every=50 --set val_max_samples=400 --set max_steps=200000 ${EXTRA_TRAIN_ARGS:-} >> "$OUT/run.log" 2>&1
+  --set log_every=50 --set val_max_samples=400 --set max_steps=200000 ${INIT:+--init "$INIT"} ${EXTRA_TRAIN_ARGS:-} >> "$OUT/run.log" 2>&1
 echo "train exit $?" | tee -a "$OUT/run.log"
 cp /tmp/run/metrics.jsonl "$OUT/train_metrics.jsonl" 2>/dev/null
 cp /tmp/run/config.json "$OUT/train_config.json" 2>/dev/null

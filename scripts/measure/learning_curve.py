@@ -2,7 +2,7 @@
 evaluation sets never used for training (fresh synthetic faces, annotated real photos), as JSON and a PNG.
 
     python -m scripts.measure.learning_curve RUN_DIR --data synth=DIR --data photos=DIR [--out docs/curve.png]
-        [--limit 200] [--also CKPT ...]
+        [--limit 200] [--also CKPT ...] [--mark 96000="new pool (seed 203)"]
 
 RUN_DIR is a `prnet train --out` directory (checkpoints/step_*.pt, metrics.jsonl). Each checkpoint is evaluated
 with `prnet eval`'s own code (prnet.evaluate.evaluate: the GT crop for project-format data, the detector +
@@ -61,7 +61,7 @@ def collect(run_dir: Path, datasets: dict[str, Path], limit: int | None, extra: 
     return sorted(rows, key=lambda r: r["faces_seen"])
 
 
-def plot(rows: list[dict], datasets: list[str], path: Path, title: str) -> None:
+def plot(rows: list[dict], datasets: list[str], path: Path, title: str, marks: dict[int, str] | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -76,6 +76,10 @@ def plot(rows: list[dict], datasets: list[str], path: Path, title: str) -> None:
         if rows and rows[0][name].get("nme_2d_balanced") is not None and name == "synth":
             ax.plot(x, [r[name]["nme_2d_balanced"] for r in rows], marker=".", linestyle="--",
                     label=f"{name}: balanced over yaw bins")
+    for seen, label in (marks or {}).items():  # e.g. where a continuation switched to a fresh data pool
+        ax.axvline(seen / 1000, color="grey", linestyle=":", linewidth=1)
+        ax.annotate(label, (seen / 1000, 0.97), xycoords=("data", "axes fraction"), fontsize=7, color="grey",
+                    rotation=90, ha="right", va="top")
     ax.set_xlabel("training faces seen (thousands; step x batch)")
     ax.set_ylabel("2D NME (%), GT box sqrt(w*h)")
     ax.set_title(title, fontsize=10)
@@ -98,10 +102,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--also", type=Path, action="append", default=[])
     parser.add_argument("--out", type=Path, default=None, help="PNG path (default RUN_DIR/learning_curve.png)")
     parser.add_argument("--title", default="PRNet learning curve")
+    parser.add_argument("--mark", action="append", default=[], help="FACES=LABEL: a vertical line at FACES seen")
     a = parser.parse_args(argv)
     datasets = dict(item.split("=", 1) for item in a.data)
     rows = collect(a.run_dir, {k: Path(v) for k, v in datasets.items()}, a.limit, a.also)
-    plot(rows, list(datasets), a.out or a.run_dir / "learning_curve.png", a.title)
+    marks = {int(k): v for k, v in (item.split("=", 1) for item in a.mark)}
+    plot(rows, list(datasets), a.out or a.run_dir / "learning_curve.png", a.title, marks)
     print(f"wrote {a.out or a.run_dir / 'learning_curve.png'}")
 
 
