@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import functools
 from pathlib import Path
@@ -22,6 +23,14 @@ def parse_names(text: str | None, registry: dict, kind: str, aliases: dict | Non
     if unknown:
         raise PrnetInputError(f"unknown {kind} {', '.join(unknown)}; available here: {', '.join(registry)}")
     return list(dict.fromkeys(names))
+
+
+def canonical_row(name: str) -> str:
+    """A row name as typed ("fp32/onnx") -> the report's ("fp32/onnxruntime"): backends go by runtime name."""
+    from prnet.export.formats import runtime_name_of
+
+    variant, slash, backend = name.rpartition("/")
+    return f"{variant}/{runtime_name_of(backend)}" if slash else name
 
 
 def default_out_dir() -> Path:
@@ -71,6 +80,7 @@ def benchmark(
     from prnet.bench.report import print_table as show, write_run_dir
     from prnet.bench.variants import ALIASES, VARIANTS, user_variants
     from prnet.checkpoint import load_model
+    from prnet.export.formats import RUNTIME_ALIASES
 
     models = [Path(m) for m in (model if isinstance(model, (list, tuple)) else [model] if model is not None else [])]
     models += [Path(compressed)] if compressed is not None else []
@@ -82,7 +92,9 @@ def benchmark(
     others = [m for m in models if m.resolve() != model_path.resolve()]
     variant_specs = [VARIANTS[n] for n in parse_names(variants or (None if not others else "fp32"), VARIANTS,
                                                       "variant", ALIASES)]
-    backend_specs = [BACKENDS[n] for n in parse_names(backends, BACKENDS, "backend")]
+    backend_specs = [BACKENDS[n] for n in parse_names(backends, BACKENDS, "backend", RUNTIME_ALIASES)]
+    settings = dataclasses.replace(settings, reference=canonical_row(settings.reference),
+                                   speed_baseline=canonical_row(settings.speed_baseline))
     for m in others:
         variant_specs += user_variants(m)
     if samples < 1:

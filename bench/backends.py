@@ -1,8 +1,9 @@
 """The registered backends (name -> BackendSpec): how a built variant becomes an artifact and a Runner.
 
-torch runs the variant's PyTorch module through prnet's TorchRunner (the artifact is its state dict).
-The other runtimes export the variant with `export/`'s exporter for their format (prnet.export.formats, one spec
-per format) and load the file with `prnet.export.runners.load_runner`, the path `prnet predict` takes, so the
+Backend names are the runtime names of prnet.export.formats (the one registry: "onnxruntime" runs the "onnx"
+format; `--backends onnx` is accepted for it). torch runs the variant's PyTorch module through prnet's
+TorchRunner (the artifact is its state dict). The other runtimes export the variant with `export/`'s exporter
+for their format (prnet.export.formats, one spec per format) and load the file with `prnet.export.runners.load_runner`, the path `prnet predict` takes, so the
 benchmark measures the artifacts users deploy. INT8 rows use compress/'s QDQ model (ONNX Runtime, OpenVINO)
 or PT2E with XNNPACK's quantizer (ExecuTorch), all calibrated on the same images.
 """
@@ -77,29 +78,31 @@ def _exporter_options(variant: BuiltVariant, ctx: BenchContext, format_name: str
     return {**options, "onnx": str(variant.files["onnx"])}
 
 
-def export_backend(name: str, format_name: str, description: str) -> BackendSpec:
-    """A backend that exports the variant with export/'s `format_name` exporter and loads it with load_runner."""
+def export_backend(format_name: str, description: str) -> BackendSpec:
+    """A backend that exports the variant with export/'s `format_name` exporter and loads it with load_runner;
+    it is named after the format's runtime."""
+    from prnet.export.formats import get_format
+
+    name = get_format(format_name).runtime_name
 
     def check() -> str | None:
-        from prnet.export.formats import get_format
-
         return get_format(format_name).can_run_here()
 
     def prepare(variant: BuiltVariant, ctx: BenchContext) -> PreparedRow:
-        from prnet.export.formats import get_format, resolve
+        from prnet.export.formats import resolve
         from prnet.export.metadata import metadata_for
         from prnet.export.runners import load_runner
         from prnet.io import atomic_path
 
         spec = get_format(format_name)
+        threads = {"threads": ctx.threads} if spec.takes_threads else {}
         if "artifact" in variant.files:  # an exported model the user gave: run as it is, on its own runtime
             from prnet.export.formats import format_for_path
 
             artifact = variant.files["artifact"]
             if format_for_path(artifact).name != format_name:
-                raise Unavailable(f"{artifact.name} is a {format_for_path(artifact).name} model: it runs on that "
-                                  f"runtime's row only")
-            threads = {"threads": ctx.threads} if format_name in ("onnx", "openvino") else {}
+                raise Unavailable(f"{artifact.name} is a {format_for_path(artifact).name} model: it runs on the "
+                                  f"{format_for_path(artifact).runtime_name} row only")
             return PreparedRow(artifact=artifact, load=lambda: load_runner(artifact, **threads))
         if variant.precision not in spec.precisions:
             raise Unavailable(f"export/ makes {format_name} models in {', '.join(spec.precisions)}, "
@@ -114,7 +117,6 @@ def export_backend(name: str, format_name: str, description: str) -> BackendSpec
             metadata.input_size, metadata.layout = variant.input_size, variant.layout or metadata.layout
         with atomic_path(path, suffix=spec.suffix) as tmp:
             notes = resolve(spec.exporter)(variant.module, tmp, metadata, options) or []
-        threads = {"threads": ctx.threads} if format_name in ("onnx", "openvino") else {}
         if not threads:
             notes = list(notes) + [f"{name} runner takes no thread count: it uses its runtime's default pool"]
         return PreparedRow(artifact=path, load=lambda: load_runner(path, **threads), notes=list(notes))
@@ -127,10 +129,10 @@ BACKENDS: dict[str, BackendSpec] = {
     for spec in [
         BackendSpec("torch", "PyTorch eager on CPU (prnet.runner.TorchRunner)", prepare_torch,
                     requires=("torch", "prnet.runner")),
-        export_backend("onnxruntime", "onnx", "ONNX Runtime, CPU execution provider"),
-        export_backend("openvino", "openvino", "OpenVINO IR on the CPU plugin (latency hint)"),
-        export_backend("executorch", "executorch", "ExecuTorch with the XNNPACK delegate"),
-        export_backend("tensorrt", "tensorrt", "TensorRT engine on an NVIDIA GPU"),
-        export_backend("coreml", "coreml", "Core ML mlprogram (macOS)"),
+        export_backend("onnx", "ONNX Runtime, CPU execution provider"),
+        export_backend("openvino", "OpenVINO IR on the CPU plugin (latency hint)"),
+        export_backend("executorch", "ExecuTorch with the XNNPACK delegate"),
+        export_backend("tensorrt", "TensorRT engine on an NVIDIA GPU"),
+        export_backend("coreml", "Core ML mlprogram (macOS)"),
     ]
 }

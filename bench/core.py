@@ -16,6 +16,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from prnet import timing
+from prnet.io import size_on_disk
 from prnet.bench import accuracy, measure
 from prnet.bench.data import ValidationSet
 from prnet.bench.report import SCHEMA_NAME, SCHEMA_VERSION, Row, mark_pareto
@@ -98,7 +100,7 @@ def _prepare_and_load(live: _Live, spec: BackendSpec, ctx: BenchContext, data: V
         return
     live.prepared = prepared
     live.row.artifact = str(prepared.artifact) if prepared.artifact else None
-    live.row.size_bytes = measure.size_on_disk(prepared.artifact)
+    live.row.size_bytes = size_on_disk(prepared.artifact)
     live.row.notes += prepared.notes
     first_batch = data.batch(ctx.batch)
 
@@ -192,17 +194,17 @@ def _time(lives: list[_Live], data: ValidationSet, settings: BenchSettings, log)
 
     one = data.batch(1)
     log(f"timing {len(by_name)} rows at batch 1: {settings.iters} calls each in {settings.rounds} interleaved rounds")
-    latencies = measure.time_interleaved(
+    latencies = timing.time_interleaved(
         {name: (lambda r=live.runner: r(one)) for name, live in by_name.items()},
         settings.iters, settings.rounds, settings.warmup, failed("timing batch 1"),
         on_round=lambda done, total: log(f"  round {done + 1}/{total}"),
     )
     for name, samples in latencies.items():
-        by_name[name].row.latency_ms = measure.percentiles_ms(samples)
+        by_name[name].row.latency_ms = timing.percentiles_ms(samples)
     alive = {name: live for name, live in by_name.items() if live.runner is not None}
     many = data.batch(settings.batch)
     log(f"timing {len(alive)} rows at batch {settings.batch}: {settings.throughput_iters} calls each")
-    batches = measure.time_interleaved(
+    batches = timing.time_interleaved(
         {name: (lambda r=live.runner: r(many)) for name, live in alive.items()},
         settings.throughput_iters, min(settings.rounds, settings.throughput_iters), 1, failed(f"timing batch {settings.batch}"),
     )

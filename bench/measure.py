@@ -1,9 +1,8 @@
-"""Measurements: interleaved timing, peak memory, the sgemm roofline and sizes on disk.
+"""Measurements: thread pinning, peak memory and the sgemm roofline.
 
-Timing is done so that rows can be compared side by side on a noisy shared machine: every row gets the
-same input arrays, rows are interleaved round by round (the start row rotates each round) so that slow
-drift (thermal, other processes) spreads over all rows instead of biasing the ones timed last, and the
-report gives medians and percentiles of single calls, never means of everything.
+Timing is prnet.timing's (the project's one latency timer: interleaved rounds, rotating start, medians and
+percentiles of single calls); its names and prnet.io's size_on_disk stay importable from here, where the
+benchmark used to define them.
 """
 
 from __future__ import annotations
@@ -12,10 +11,11 @@ import os
 import sys
 import threading
 import time
-from pathlib import Path
-from typing import Callable, Mapping
 
 import numpy as np
+
+from prnet.io import size_on_disk  # noqa: F401 (re-exported: the benchmark's sizes)
+from prnet.timing import percentiles_ms, round_orders, time_interleaved  # noqa: F401 (the benchmark's timer)
 
 
 # --- threads -------------------------------------------------------------------------------------------
@@ -30,63 +30,6 @@ def pin_threads(threads: int) -> dict[str, int]:
         os.environ[var] = str(threads)
     torch.set_num_threads(threads)
     return {"torch_intra_op": torch.get_num_threads(), "env": threads}
-
-
-# --- timing --------------------------------------------------------------------------------------------
-def percentiles_ms(samples_s: list[float]) -> dict[str, float]:
-    """p50/p90/p99/mean/min in milliseconds of per-call times in seconds, and the count n."""
-    ms = np.asarray(samples_s, dtype=np.float64) * 1e3
-    p50, p90, p99 = np.percentile(ms, [50, 90, 99])
-    return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "mean": float(ms.mean()),
-            "min": float(ms.min()), "n": int(ms.size)}
-
-
-def round_orders(names: list[str], rounds: int) -> list[list[str]]:
-    """The row order of each round: round r starts at row r mod n, so no row is always first or last."""
-    n = len(names)
-    return [[names[(r + i) % n] for i in range(n)] for r in range(rounds)] if n else []
-
-
-def time_interleaved(
-    calls: Mapping[str, Callable[[], object]],
-    iters: int,
-    rounds: int,
-    warmup: int,
-    on_error: Callable[[str, BaseException], None],
-    clock: Callable[[], float] = time.perf_counter,
-    on_round: Callable[[int, int], None] = lambda done, total: None,
-) -> dict[str, list[float]]:
-    """Time each call `iters` times in total, spread over `rounds` interleaved rounds, after `warmup` calls each.
-
-    A call that raises is reported through `on_error(name, error)` and dropped from the remaining rounds;
-    the others go on. Returns the per-call durations (seconds) of the rows that never failed.
-    """
-    alive = dict(calls)
-    times: dict[str, list[float]] = {name: [] for name in calls}
-
-    def run(name: str, count: int, record: bool) -> None:
-        try:
-            for _ in range(count):
-                start = clock()
-                alive[name]()
-                if record:
-                    times[name].append(clock() - start)
-        except Exception as err:  # one broken row must not stop the others
-            del alive[name]
-            times.pop(name, None)
-            on_error(name, err)
-
-    for name in list(alive):
-        run(name, warmup, record=False)
-    per_round = max(1, -(-iters // max(1, rounds)))  # ceil
-    orders = round_orders(list(calls), rounds)
-    for number, order in enumerate(orders):
-        on_round(number, len(orders))
-        for name in order:
-            remaining = iters - len(times.get(name, ()))
-            if name in alive and remaining > 0:
-                run(name, min(per_round, remaining), record=True)
-    return times
 
 
 # --- memory --------------------------------------------------------------------------------------------
@@ -155,30 +98,11 @@ def sgemm_peak_macs_per_s(threads: int, n: int = 1024, repeats: int = 10) -> dic
         g = torch.Generator().manual_seed(0)
         a, b = torch.randn(n, n, generator=g), torch.randn(n, n, generator=g)
         out = torch.empty(n, n)
-        for _ in range(2):
-            torch.mm(a, b, out=out)
-        durations = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            torch.mm(a, b, out=out)
-            durations.append(time.perf_counter() - start)
+        durations = time_interleaved({"sgemm": lambda: torch.mm(a, b, out=out)}, repeats, 1, warmup=2)["sgemm"]
     finally:
         torch.set_num_threads(previous)
     median = float(np.median(durations))
     return {"n": n, "threads": threads, "median_s": median, "macs_per_s": n**3 / median}
-
-
-# --- model size ----------------------------------------------------------------------------------------
-def size_on_disk(path: str | os.PathLike | None) -> int | None:
-    """Bytes of a file, or of every file under a folder (CoreML .mlpackage, OpenVINO xml+bin folders)."""
-    if path is None:
-        return None
-    path = Path(path)
-    if path.is_file():
-        return path.stat().st_size
-    if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    return None
 
 
 def machine_info() -> dict[str, object]:

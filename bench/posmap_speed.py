@@ -18,9 +18,10 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMB
     os.environ.setdefault(_var, "1")  # one core: before numpy / scipy / numba load their thread pools
 
 import argparse  # noqa: E402
-import time  # noqa: E402
 
 import numpy as np  # noqa: E402
+
+from prnet.timing import time_interleaved  # noqa: E402
 
 
 def _posed(mesh, rng: np.random.Generator) -> np.ndarray:
@@ -68,17 +69,10 @@ def main() -> None:
 
     methods = {"cached": (cached, 1), f"cached x{args.batch}": (cached_batch, args.batch),
                "rasterize": (from_scratch, 1), "image": (image_space, 1)}
-    for fn, _ in methods.values():  # warm up: numba compile / load cache, sampler build
-        fn()
-    times = {name: [] for name in methods}
-    for _ in range(args.repeats):
-        for name, (fn, per_call) in methods.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append((time.perf_counter() - start) / per_call)
-    start = time.perf_counter()
-    rasterize_reference(uv_px, uv_tris, size, size)
-    numpy_s = time.perf_counter() - start
+    # one warm-up call each (numba compile / load cache, sampler build), then round-robin rounds
+    raw = time_interleaved({name: fn for name, (fn, _) in methods.items()}, args.repeats, args.repeats, warmup=1)
+    times = {name: [t / methods[name][1] for t in values] for name, values in raw.items()}
+    numpy_s = time_interleaved({"numpy": lambda: rasterize_reference(uv_px, uv_tris, size, size)}, 1, 1, 0)["numpy"][0]
 
     # correctness next to speed: round trip of the 68 landmarks on every benchmark pose
     from prnet.geometry.posmap import landmarks_from_posmap

@@ -7,10 +7,11 @@ terminal is exactly what the files hold. `write_run_dir` writes every file atomi
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
+
+from prnet.report import fmt, markdown_table, mb, rich_table, write_report_files
 
 SCHEMA_NAME = "prnet-bench"
 SCHEMA_VERSION = 1
@@ -101,10 +102,6 @@ def mark_pareto(rows: list[Row], metric: str = "nme68_2d") -> list[str]:
 # (header, function(row dict) -> str); shared by the rich table and the Markdown table.
 
 
-def _fmt(value: float | None, spec: str) -> str:
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
-
-
 def _px(value: float) -> str:
     return f"{value:.3f}" if value < 10 else f"{value:.1f}"
 
@@ -120,19 +117,19 @@ def _status(row: Mapping) -> str:
 COLUMNS: list[tuple[str, Any]] = [
     ("row", lambda r: r["name"]),
     ("status", _status),
-    ("size MB", lambda r: _fmt(r["size_bytes"] and r["size_bytes"] / 1e6, ".2f")),
-    ("params M", lambda r: _fmt(r["params"] and r["params"] / 1e6, ".3f")),
-    ("GMACs", lambda r: _fmt(r["macs"] and r["macs"] / 1e9, ".3f")),
-    ("p50 ms", lambda r: _fmt(_get(r, "latency_ms", "p50"), ".2f")),
-    ("p90 ms", lambda r: _fmt(_get(r, "latency_ms", "p90"), ".2f")),
-    ("p99 ms", lambda r: _fmt(_get(r, "latency_ms", "p99"), ".2f")),
+    ("size MB", lambda r: mb(r["size_bytes"])),
+    ("params M", lambda r: fmt(r["params"] and r["params"] / 1e6, ".3f")),
+    ("GMACs", lambda r: fmt(r["macs"] and r["macs"] / 1e9, ".3f")),
+    ("p50 ms", lambda r: fmt(_get(r, "latency_ms", "p50"), ".2f")),
+    ("p90 ms", lambda r: fmt(_get(r, "latency_ms", "p90"), ".2f")),
+    ("p99 ms", lambda r: fmt(_get(r, "latency_ms", "p99"), ".2f")),
     ("speedup", lambda r: "-" if r.get("speedup") is None else f"{r['speedup']:.2f}x"),
-    ("img/s@B", lambda r: _fmt(_get(r, "throughput", "images_per_s"), ".1f")),
-    ("mem MB", lambda r: _fmt(_get(r, "memory", "peak_rss_delta_bytes") and _get(r, "memory", "peak_rss_delta_bytes") / 1e6, ".1f")),
-    ("NME2D %", lambda r: _fmt(_get(r, "accuracy", "nme68_2d"), ".3f")),
-    ("NME3D %", lambda r: _fmt(_get(r, "accuracy", "nme68_3d"), ".3f")),
-    ("dense %", lambda r: _fmt(_get(r, "accuracy", "dense_nme"), ".3f")),
-    ("dNME2D", lambda r: _fmt(_get(r, "accuracy", "delta_nme68_2d"), "+.3f")),
+    ("img/s@B", lambda r: fmt(_get(r, "throughput", "images_per_s"), ".1f")),
+    ("mem MB", lambda r: fmt(_get(r, "memory", "peak_rss_delta_bytes") and _get(r, "memory", "peak_rss_delta_bytes") / 1e6, ".1f")),
+    ("NME2D %", lambda r: fmt(_get(r, "accuracy", "nme68_2d"), ".3f")),
+    ("NME3D %", lambda r: fmt(_get(r, "accuracy", "nme68_3d"), ".3f")),
+    ("dense %", lambda r: fmt(_get(r, "accuracy", "dense_nme"), ".3f")),
+    ("dNME2D", lambda r: fmt(_get(r, "accuracy", "delta_nme68_2d"), "+.3f")),
     ("dev px max/mean", lambda r: "-" if r.get("deviation_px") is None else
         f"{_px(r['deviation_px']['max'])}/{_px(r['deviation_px']['mean'])}"),
 ]
@@ -145,8 +142,8 @@ def roofline_cells(report: Mapping) -> dict[str, str] | None:
     return {
         "row": "roofline",
         "status": "ref",
-        "GMACs": _fmt(roof["macs"] / 1e9, ".3f"),
-        "p50 ms": _fmt(roof["latency_ms"], ".2f"),
+        "GMACs": fmt(roof["macs"] / 1e9, ".3f"),
+        "p50 ms": fmt(roof["latency_ms"], ".2f"),
     }
 
 
@@ -191,10 +188,8 @@ def to_markdown(report: Mapping) -> str:
         "",
         settings_line(report) + ".",
         "",
-        "| " + " | ".join(headers) + " |",
-        "|" + "|".join("---" for _ in headers) + "|",
     ]
-    out += ["| " + " | ".join(cells) + " |" for cells in table_rows(report)]
+    out += markdown_table(headers, table_rows(report))
     out += [
         "",
         "`*` after the status: on the Pareto front of p50 latency vs 68-point 2D NME. NME in percent of the GT "
@@ -221,11 +216,8 @@ SHORT_STATUS = {"unavailable": "n/a", "failed": "FAIL"}
 def print_table(report: Mapping, console=None) -> None:
     from rich import box
     from rich.console import Console
-    from rich.table import Table
 
     console = console or Console()
-    table = Table(title=f"prnet bench: {report['model']['name']}", caption=settings_line(report), box=box.SIMPLE_HEAD,
-                  padding=(0, 1), pad_edge=False)
     lines = table_rows(report)
     for cells in lines:
         status = cells[1].rstrip("*")
@@ -240,9 +232,9 @@ def print_table(report: Mapping, console=None) -> None:
             break
         shown.remove(header)
     index = [headers.index(h) for h in shown]
-    for i in index:
-        table.add_column(headers[i], justify="left" if headers[i] in ("row", "status") else "right",
-                         min_width=widths[headers[i]], overflow="fold")
+    table = rich_table(f"prnet bench: {report['model']['name']}", shown, right=set(shown) - {"row", "status"},
+                       min_widths=widths, caption=settings_line(report), box=box.SIMPLE_HEAD, padding=(0, 1),
+                       pad_edge=False)
     styles = {"ok": None, "n/a": "yellow", "FAIL": "red", "ref": "dim"}
     for cells in lines:
         table.add_row(*[cells[i] for i in index], style=styles.get(cells[1].rstrip("*")))
@@ -318,12 +310,8 @@ def _label_points(ax, rows: list[Mapping]) -> None:
 
 def write_run_dir(report: Mapping, out_dir: Path) -> dict[str, Path]:
     """Write report.json, report.md and latency_vs_nme.png (when any row has both numbers), atomically."""
-    from prnet.io import write_bytes_atomic, write_json_atomic
-
     out_dir = Path(out_dir)
-    written = {"json": out_dir / REPORT_FILES["json"], "markdown": out_dir / REPORT_FILES["markdown"]}
-    write_json_atomic(written["json"], report)
-    write_bytes_atomic(written["markdown"], to_markdown(report).encode())
+    written = write_report_files(out_dir, report, to_markdown(report), REPORT_FILES["json"], REPORT_FILES["markdown"])
     if plot_latency_vs_nme(report, out_dir / REPORT_FILES["plot"]):
         written["plot"] = out_dir / REPORT_FILES["plot"]
     return written

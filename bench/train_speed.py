@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from prnet.report import markdown_table
+
 
 def step_times(model_name: str, size: int, precision: str, layout: str, batch: int, steps: int, threads: int) -> list[float]:
     """Seconds of each timed training step (after 2 warm-up steps) in this process."""
@@ -117,14 +119,12 @@ def benchmark(models, sizes, precisions, layouts, batch: int, steps: int, rounds
 def markdown(report: dict) -> str:
     lines = [f"Training step (forward, backward, Adam), batch {report['batch_size']}, {report['threads']} threads, "
              f"torch {report['torch']}, median of {report['rounds']} interleaved rounds.",
-             f"CPU: {report['cpu']}; native bf16: {'yes' if report['native_bf16'] else 'no'}.", "",
-             "| model | input | precision | layout | images/s | vs fp32 contiguous | status |",
-             "|---|---|---|---|---|---|---|"]
-    for r in report["rows"]:
-        speed = f"{r['images_per_s']:.1f}" if r["status"] == "ok" else "-"
-        ratio = f"{r['vs_fp32']:.2f}x" if "vs_fp32" in r else "-"
-        status = r["status"] + (f": {r['reason']}" if r["reason"] else "")
-        lines.append(f"| {r['model_name']} | {r['size']} px | {r['precision']} | {r['layout']} | {speed} | {ratio} | {status} |")
+             f"CPU: {report['cpu']}; native bf16: {'yes' if report['native_bf16'] else 'no'}.", ""]
+    rows = [[r["model_name"], f"{r['size']} px", r["precision"], r["layout"],
+             f"{r['images_per_s']:.1f}" if r["status"] == "ok" else "-",
+             f"{r['vs_fp32']:.2f}x" if "vs_fp32" in r else "-",
+             r["status"] + (f": {r['reason']}" if r["reason"] else "")] for r in report["rows"]]
+    lines += markdown_table(["model", "input", "precision", "layout", "images/s", "vs fp32 contiguous", "status"], rows)
     return "\n".join(lines) + "\n"
 
 

@@ -1,14 +1,14 @@
 """Side-by-side latency of ONNX variants in ONNX Runtime and OpenVINO, in ONE process, interleaved.
 
 The CPU is shared and drifts by ~10% between runs, so absolute milliseconds from separate runs are not
-comparable: every variant/runtime pair is timed round-robin (one call each per round) and the medians and
-ratios to a named baseline are reported together.
+comparable: every variant/runtime pair is timed round-robin by prnet.timing (one call each per round, the start
+rotating) and the medians and ratios to a named baseline are reported together. Sessions are built by
+prnet.export.runners (one place configures ORT sessions and OpenVINO compiled models); the files here are raw
+ONNX (no prnet metadata needed), so the calls take and return NCHW arrays as the graph does.
 """
 
 from __future__ import annotations
 
-import statistics
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -17,22 +17,31 @@ import numpy as np
 
 from prnet.io import PrnetInputError
 
+# Runtime names are the registry's (prnet.export.formats: "onnxruntime", "openvino"); OPENVINO_PRECISION also
+# names the one compress-only setting. OpenVINO's CPU plugin silently defaults to INFERENCE_PRECISION_HINT=bf16
+# on CPUs with AVX512-BF16/AMX (float layers then run in bf16: measured 0.3 px mean deviation on a trained
+# model). "openvino" pins f32 so FP32 means FP32 (and INT8 models keep their float layers in f32);
+# "openvino-bf16" is the runtime's default, named.
 RUNTIMES = ("onnxruntime", "openvino")
-# OpenVINO's CPU plugin silently defaults to INFERENCE_PRECISION_HINT=bf16 on CPUs with AVX512-BF16/AMX (float
-# layers then run in bf16: measured 0.3 px mean deviation on a trained model). "openvino" pins f32 so FP32 means
-# FP32 (and INT8 models keep their float layers in f32); "openvino-bf16" is the runtime's default, named.
 OPTIONAL_RUNTIMES = ("openvino-bf16",)
+OPENVINO_PRECISION = {"openvino": "f32", "openvino-bf16": "bf16"}
+
+
+def runtime_names(text: str) -> tuple[str, ...]:
+    """Comma-separated runtimes as typed (a format name such as "onnx" is accepted for its runtime) -> names."""
+    from prnet.export.formats import runtime_name_of
+
+    chosen = tuple(dict.fromkeys(runtime_name_of(r) for r in text.split(",") if r.strip()))
+    unknown = [r for r in chosen if r not in RUNTIMES + OPTIONAL_RUNTIMES]
+    if unknown or not chosen:
+        raise PrnetInputError(f"--runtimes {text!r}: choose from {', '.join(RUNTIMES + OPTIONAL_RUNTIMES)}")
+    return chosen
 
 
 def ort_callable(path: str | Path, threads: int = 2) -> Callable[[np.ndarray], np.ndarray]:
-    import onnxruntime as ort
+    from prnet.export.runners import ort_session
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = ort_session(path, threads)
     name = session.get_inputs()[0].name
     return lambda images: session.run(None, {name: images})[0]
 
@@ -40,20 +49,21 @@ def ort_callable(path: str | Path, threads: int = 2) -> Callable[[np.ndarray], n
 def openvino_callable(path: str | Path, threads: int = 2, precision: str = "f32") -> Callable[[np.ndarray], np.ndarray]:
     import openvino as ov
 
-    core = ov.Core()
-    compiled = core.compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY",
-                                                     "INFERENCE_PRECISION_HINT": precision})
+    from prnet.export.runners import openvino_compile
+
+    compiled = openvino_compile(ov.Core(), str(path), threads=threads, precision=precision)
     request = compiled.create_infer_request()
     return lambda images: request.infer({0: images})[compiled.output(0)]
 
 
 def runtime_callable(runtime: str, path: str | Path, threads: int = 2) -> Callable[[np.ndarray], np.ndarray]:
+    from prnet.export.formats import runtime_name_of
+
+    runtime = runtime_name_of(runtime)
     if runtime == "onnxruntime":
         return ort_callable(path, threads)
-    if runtime == "openvino":
-        return openvino_callable(path, threads, "f32")
-    if runtime == "openvino-bf16":
-        return openvino_callable(path, threads, "bf16")
+    if runtime in OPENVINO_PRECISION:
+        return openvino_callable(path, threads, OPENVINO_PRECISION[runtime])
     raise PrnetInputError(f"unknown runtime {runtime!r}; use one of {RUNTIMES + OPTIONAL_RUNTIMES}")
 
 
@@ -71,27 +81,27 @@ class Timing:
 
 
 def interleaved(calls: dict[str, Callable[[], object]], repeats: int = 20, warmup: int = 3,
-                baseline: str | None = None) -> dict[str, Timing]:
-    """Time each zero-argument call `repeats` times, round-robin; medians and speed-ups vs `baseline`."""
-    for _ in range(warmup):
-        for call in calls.values():
-            call()
-    samples: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(repeats):
-        for name, call in calls.items():
-            start = time.perf_counter()
-            call()
-            samples[name].append((time.perf_counter() - start) * 1e3)
+                baseline: str | None = None,
+                on_error: Callable[[str, BaseException], None] | None = None) -> dict[str, Timing]:
+    """Time each zero-argument call `repeats` times, round-robin; medians and speed-ups vs `baseline`.
+    A call that raises goes to `on_error(name, error)` and is left out (without `on_error` it raises)."""
+    from prnet.timing import percentiles_ms, time_interleaved
+
+    samples = time_interleaved(calls, repeats, repeats, warmup, on_error)
     timings = {}
     for name, values in samples.items():
-        ordered = sorted(values)
-        timings[name] = Timing(name, statistics.median(values), ordered[int(0.9 * (len(ordered) - 1))],
-                               ordered[0], len(values))
-    if baseline is not None:
+        stats = percentiles_ms(values)
+        timings[name] = Timing(name, stats["p50"], stats["p90"], stats["min"], stats["n"])
+    if baseline is not None and baseline in timings:
         reference = timings[baseline].median_ms
         for timing in timings.values():
             timing.ratio_to_baseline = reference / timing.median_ms
     return timings
+
+
+def _reason(err: BaseException) -> str:
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0] if text else ''}"
 
 
 def compare_onnx(models: dict[str, str | Path], runtimes: tuple[str, ...] = RUNTIMES, input_size: int = 256,
@@ -108,7 +118,7 @@ def compare_onnx(models: dict[str, str | Path], runtimes: tuple[str, ...] = RUNT
                 run(image)
                 calls[key] = (lambda run=run: run(image))
             except Exception as err:  # reported in the table with the reason
-                failures[key] = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
-    if baseline is not None and baseline not in calls:
-        baseline = None
-    return (interleaved(calls, repeats=repeats, baseline=baseline) if calls else {}), failures
+                failures[key] = _reason(err)
+    timings = interleaved(calls, repeats=repeats, baseline=baseline,
+                          on_error=lambda key, err: failures.__setitem__(key, _reason(err))) if calls else {}
+    return timings, failures

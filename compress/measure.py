@@ -70,7 +70,7 @@ def speed(args) -> dict:
     from prnet.compress import int8, svd
     from prnet.compress.distill import Pixels
     from prnet.compress.int8 import Int8Config
-    from prnet.compress.latency import compare_onnx
+    from prnet.compress.latency import compare_onnx, runtime_names
     from prnet.compress.macs import total_macs
     from prnet.compress.onnx_util import export_onnx
 
@@ -85,7 +85,7 @@ def speed(args) -> dict:
     files["deploy-int8"] = int8.quantize_onnx(files["deploy-fp32"], out / "deploy.int8.onnx", Int8Config(), calibration).path
     files[f"svd({args.svd})-int8"] = int8.quantize_onnx(files[f"svd({args.svd})-fp32"], out / "svd.int8.onnx",
                                                          Int8Config(), calibration).path
-    timings, failures = compare_onnx(files, runtimes=tuple(args.runtimes.split(",")), input_size=args.size,
+    timings, failures = compare_onnx(files, runtimes=runtime_names(args.runtimes), input_size=args.size,
                                      repeats=args.repeats, baseline="original-fp32@onnxruntime")
     macs = {"original": total_macs(model, args.size), "deploy": total_macs(deployed, args.size),
             "svd": total_macs(low_rank.model, args.size)}
@@ -96,7 +96,7 @@ def speed(args) -> dict:
 def int8_settings(args) -> dict:
     from prnet.compress import int8
     from prnet.compress.int8 import Int8Config
-    from prnet.compress.latency import compare_onnx, runtime_callable
+    from prnet.compress.latency import compare_onnx, runtime_callable, runtime_names
     from prnet.compress.onnx_util import export_onnx
 
     _, deployed, calibration, test = _setup(args.model, args.size, args.calibration, args.toy)
@@ -115,14 +115,14 @@ def int8_settings(args) -> dict:
         reference = deployed(torch.from_numpy(test)).numpy()
     deviation = {}
     for name, path in files.items():
-        for runtime in args.runtimes.split(","):
+        for runtime in runtime_names(args.runtimes):
             try:
                 pred = runtime_callable(runtime, path)(test)
                 deviation[f"{name}@{runtime}"] = {"mean_px": float(np.abs(pred - reference).mean()),
                                                    "max_px": float(np.abs(pred - reference).max())}
             except Exception as err:
                 deviation[f"{name}@{runtime}"] = {"error": f"{type(err).__name__}: {str(err)[:200]}"}
-    timings, failures = compare_onnx(files, runtimes=tuple(args.runtimes.split(",")), input_size=args.size,
+    timings, failures = compare_onnx(files, runtimes=runtime_names(args.runtimes), input_size=args.size,
                                      repeats=args.repeats, baseline="fp32@onnxruntime")
     return {"deviation": deviation, "timings": {k: v.to_dict() for k, v in timings.items()}, "failures": failures}
 
@@ -133,6 +133,7 @@ def toy_report(args) -> dict:
     from prnet.checkpoint import load_model as load_compressed
     from prnet.compress.fp16 import Fp16Config
     from prnet.compress.int8 import Int8Config
+    from prnet.compress.latency import runtime_names
     from prnet.compress.pipeline import CompressConfig, Student, compress_model
     from prnet.compress.toy_teacher import ToyData, load_parts, toy_layout
     from prnet.export.deploy import to_deployment
@@ -144,7 +145,7 @@ def toy_report(args) -> dict:
     train, val = ToyData(layout, args.calibration, seed=1), ToyData(layout, args.val, seed=2)
     int8_config = Int8Config(calibration_count=args.calibration, reduce_range=args.reduce_range)
     config = CompressConfig(int8=int8_config, fp16=Fp16Config() if args.fp16 else None, val_count=args.val,
-                            latency_repeats=args.repeats, runtimes=tuple(args.runtimes.split(",")))
+                            latency_repeats=args.repeats, runtimes=runtime_names(args.runtimes))
     student = None
     if args.student:
         compressed = load_compressed(Path(args.toy) / "student.pt")

@@ -27,6 +27,8 @@ from torch import nn
 from prnet.compress.int8 import DEFAULT_KEEP_FLOAT
 from prnet.io import PrnetInputError
 
+# Quantizer targets, not runtimes (those are prnet.export.formats' runtime names): xnnpack is the quantizer whose
+# model the executorch runtime runs, x86 the one torch.compile/Inductor lowers.
 BACKENDS = ("xnnpack", "x86")
 
 

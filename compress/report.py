@@ -13,7 +13,7 @@ from typing import Any
 
 from prnet.compress.macs import layer_costs, total_params
 from prnet.compress.onnx_util import conv_module_names
-from prnet.io import write_bytes_atomic, write_json_atomic
+from prnet.report import fmt, markdown_table, mb, md_cell, write_report_files
 
 SCHEMA = "prnet-compress-report"
 SCHEMA_VERSION = 1
@@ -95,55 +95,50 @@ def build_report(loaded, teacher, student, variants: dict, accuracy: dict, timin
     }
 
 
-def _fmt(value, spec: str, missing: str = "-") -> str:
-    return missing if value is None else format(value, spec)
-
-
 def render_markdown(report: dict) -> str:
     runtimes = report["settings"]["runtimes"]
     lines = [f"# prnet compress: {report['model']} ({report['input_size']} px)", ""]
     ref = report.get("reference_fp32_torch") or {}
     if ref:
         lines += [f"FP32 PyTorch reference: NME68 2D {ref['nme68_2d']:.3f} % on {ref['images']} validation images.", ""]
-    head = "| variant | file | MB | params | GMACs |" + "".join(
-        f" {r} ms | {r} x | {r} NME | {r} dNME |" for r in runtimes)
-    lines += [head, "|" + "---|" * (5 + 4 * len(runtimes))]
+    headers = ["variant", "file", "MB", "params", "GMACs"] + [
+        f"{r} {column}" for r in runtimes for column in ("ms", "x", "NME", "dNME")]
+    table = []
     for row in report["variants"]:
-        cells = [row["variant"], row["file"], f"{row['size_bytes'] / 1e6:.2f}", f"{row['params']:,}",
+        cells = [row["variant"], row["file"], mb(row["size_bytes"]), f"{row['params']:,}",
                  f"{row['macs'] / 1e9:.3f}"]
         for runtime in runtimes:
             cell = row["runtimes"].get(runtime, {})
             acc = cell.get("accuracy", {})
             if "error" in cell and "median_ms" not in cell:
-                cells += [f"failed: {cell['error'][:60]}", "-", "-", "-"]
+                cells += [md_cell(f"failed: {cell['error'][:60]}"), "-", "-", "-"]
                 continue
-            cells += [_fmt(cell.get("median_ms"), ".1f"), _fmt(cell.get("speedup_vs_original_ort"), ".2f"),
-                      _fmt(acc.get("nme68_2d"), ".3f"), _fmt(acc.get("delta_nme68_2d"), "+.3f")]
-        lines.append("| " + " | ".join(cells) + " |")
+            cells += [fmt(cell.get("median_ms"), ".1f"), fmt(cell.get("speedup_vs_original_ort"), ".2f"),
+                      fmt(acc.get("nme68_2d"), ".3f"), fmt(acc.get("delta_nme68_2d"), "+.3f")]
+        table.append(cells)
+    lines += markdown_table(headers, table)
     lines += ["", "x = speed-up vs original-fp32 in onnxruntime (same process, interleaved medians)."]
     if report.get("search"):
-        lines += ["", "## Budget search", "", "| candidate | GMACs | float layers | NME | dNME | within budget |",
-                  "|---|---|---|---|---|---|"]
-        for c in report["search"]["candidates"]:
-            lines.append(f"| {c['name']} | {c['macs'] / 1e9:.3f} | {c['float_layers']} | {_fmt(c.get('nme68_2d'), '.3f')} "
-                         f"| {_fmt(c.get('delta_nme68_2d'), '+.3f')} | {'yes' if c.get('ok') else 'no'} |")
+        lines += ["", "## Budget search", ""] + markdown_table(
+            ["candidate", "GMACs", "float layers", "NME", "dNME", "within budget"],
+            [[c["name"], f"{c['macs'] / 1e9:.3f}", c["float_layers"], fmt(c.get("nme68_2d"), ".3f"),
+              fmt(c.get("delta_nme68_2d"), "+.3f"), "yes" if c.get("ok") else "no"]
+             for c in report["search"]["candidates"]])
         lines += ["", f"Chosen: **{report['search']['chosen']}** (budget {report['search']['budget_nme']} NME points)."]
     if report.get("int8_sensitivity"):
-        lines += ["", "## INT8 sensitivity (one block fake-quantized at a time; worst first)", "",
-                  "| block | convs | landmarks move (px) |", "|---|---|---|"]
-        lines += [f"| {r['group']} | {r['convs']} | {r['landmark_deviation_px']:.3f} |" for r in report["int8_sensitivity"]]
+        lines += ["", "## INT8 sensitivity (one block fake-quantized at a time; worst first)", ""] + markdown_table(
+            ["block", "convs", "landmarks move (px)"],
+            [[r["group"], r["convs"], f"{r['landmark_deviation_px']:.3f}"] for r in report["int8_sensitivity"]])
         lines += ["", "Keep the worst blocks float with --keep-float 'BLOCK.*', or fine-tune with --qat."]
-    lines += ["", "## Layers", "", "| layer | in->out | k | out HW | MMACs | MMACs after | rank | scheme | precision |",
-              "|---|---|---|---|---|---|---|---|---|"]
-    for r in report["layers"]:
-        rank = f"{r['rank']}/{r['full_rank']}" if r["rank"] else "-"
-        lines.append(f"| {r['name']} | {r['in']}->{r['out']} | {r['kernel'][0]}x{r['kernel'][1]} | "
-                     f"{r['output_hw'][0]}x{r['output_hw'][1]} | {r['macs'] / 1e6:.1f} | {r['macs_after'] / 1e6:.1f} | "
-                     f"{rank} | {r['scheme'] or '-'} | {r.get('precision', 'float')} |")
+    lines += ["", "## Layers", ""] + markdown_table(
+        ["layer", "in->out", "k", "out HW", "MMACs", "MMACs after", "rank", "scheme", "precision"],
+        [[r["name"], f"{r['in']}->{r['out']}", f"{r['kernel'][0]}x{r['kernel'][1]}",
+          f"{r['output_hw'][0]}x{r['output_hw'][1]}", f"{r['macs'] / 1e6:.1f}", f"{r['macs_after'] / 1e6:.1f}",
+          f"{r['rank']}/{r['full_rank']}" if r["rank"] else "-", r["scheme"] or "-", r.get("precision", "float")]
+         for r in report["layers"]])
     lines += ["", "## Notes", ""] + [f"- {n}" for n in report["notes"] + (report["svd"] or {}).get("notes", [])]
     return "\n".join(lines) + "\n"
 
 
 def write_report(report: dict, out: Path) -> None:
-    write_json_atomic(out / "report.json", report)
-    write_bytes_atomic(out / "report.md", render_markdown(report).encode())
+    write_report_files(out, report, render_markdown(report))

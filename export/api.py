@@ -16,8 +16,9 @@ from typing import Any, Callable, Iterator
 
 from prnet.export.formats import TOLERANCES_PX, ExportResult, ParityError, get_format, resolve
 from prnet.export.metadata import metadata_for
-from prnet.export.parity import deviation_px, median_latency_ms, parity_images
-from prnet.io import PrnetInputError, atomic_path
+from prnet.export.parity import deviation_px, parity_images
+from prnet.io import PrnetInputError, atomic_path, size_on_disk
+from prnet.timing import median_ms
 
 
 def load_source(model: Any) -> tuple[Any, str]:
@@ -42,12 +43,6 @@ def default_output(source: str, config_name: str, suffix: str, precision: str) -
     tag = "" if precision == "fp32" else f"-{precision}"
     base = Path(source) if not source.startswith("<") else Path.cwd() / config_name
     return base.parent / f"{base.stem}{tag}{suffix}"
-
-
-def artifact_size(path: Path) -> int:
-    if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    return path.stat().st_size
 
 
 @contextlib.contextmanager
@@ -115,7 +110,7 @@ def export_model(
         with eval_mode(loaded.model), atomic_path(out, suffix=spec.suffix) as tmp:
             _export_and_check(spec, deployed, tmp, metadata, options, loaded, result, data, parity_count,
                               check_parity, keep_on_mismatch, latency_runs, runner_options, out)
-    result.size_bytes = artifact_size(out)
+    result.size_bytes = size_on_disk(out)
     result.seconds = time.perf_counter() - start
     return result
 
@@ -179,7 +174,7 @@ def _export_and_check(spec, deployed, tmp, metadata, options, loaded, result, da
                                             getattr(loaded, "output_scale", loaded.config.output_scale),
                                             device="cpu", name="torch:fp32")
         result.max_deviation_px, result.mean_deviation_px = deviation_px(runner(images), reference(images))
-        result.latency_ms = median_latency_ms(runner, images, latency_runs)
+        result.latency_ms = median_ms(lambda: runner(images[:1]), latency_runs)  # batch 1, after one warm-up
         del runner  # release files (Windows) and runtime memory before the move
         try:
             check_tolerance(result)

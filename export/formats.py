@@ -2,6 +2,11 @@
 
 Adding a format = one exporter function, one runner class, one row below. Functions are named as
 "module:attribute" strings and imported only when used, so listing formats imports no runtime.
+
+This table is also the one registry of runtimes: a format's `runtime_name` is the name of what runs it
+everywhere a runtime is named (`prnet bench --backends`, `prnet compress --runtimes`, report rows, runner
+names). It is the format's own name except for ONNX, whose runtime is ONNX Runtime ("onnxruntime"); where a
+runtime is asked for, the format name is accepted too (`runtime_name_of`, the only alias mapping).
 """
 
 from __future__ import annotations
@@ -40,7 +45,9 @@ class ExportFormat:
     runner: str  # "module:Class", called as Class(path, **options) -> Runner
     requires: tuple[str, ...]  # Python modules the exporter needs
     install: str  # what to install, shown when something is missing
-    runtime: tuple[str, ...] = ()  # Python modules the runner needs (defaults to `requires`)
+    runtime_modules: tuple[str, ...] = ()  # Python modules the runner needs (defaults to `requires`)
+    runtime_name: str = ""  # what runs it, in bench/compress/report rows (defaults to `name`)
+    takes_threads: bool = False  # the runner takes `threads=N` (the others use their runtime's own pool)
     run_platforms: tuple[str, ...] = ()  # sys.platform values the runner works on; empty: anywhere
     validator: str | None = None  # "module:function" (path) -> dict: checks an artifact without running it
     precisions: tuple[str, ...] = ("fp32",)
@@ -48,6 +55,10 @@ class ExportFormat:
     directory_marker: str = ""  # a glob that identifies an artifact directory under any name (e.g. "*.xml")
     extra_suffixes: tuple[str, ...] = ()  # other file suffixes the runner accepts
     description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.runtime_name:
+            object.__setattr__(self, "runtime_name", self.name)
 
     def missing(self, modules: tuple[str, ...] | None = None) -> list[str]:
         return [m for m in (self.requires if modules is None else modules) if not module_available(m)]
@@ -63,9 +74,9 @@ class ExportFormat:
         if self.run_platforms and sys.platform not in self.run_platforms:
             names = "/".join(PLATFORM_NAMES.get(p, p) for p in self.run_platforms)
             return f"{self.name} models run only on {names} (this is {PLATFORM_NAMES.get(sys.platform, sys.platform)})"
-        missing = self.missing(self.runtime or self.requires)
+        missing = self.missing(self.runtime_modules or self.requires)
         if missing:
-            return f"{self.name} runtime needs {', '.join(missing)}: {self.install}"
+            return f"{self.runtime_name} runtime needs {', '.join(missing)}: {self.install}"
         return None
 
     def matches(self, path: Path) -> bool:
@@ -95,12 +106,14 @@ FORMATS: tuple[ExportFormat, ...] = (
     ExportFormat(
         name="onnx", suffix=".onnx", exporter="prnet.export.onnx_export:export_onnx",
         runner="prnet.export.runners:OnnxRuntimeRunner", requires=("onnx", "onnxslim", "onnxruntime"),
-        runtime=("onnxruntime",), install="pip install onnx onnxslim onnxruntime", precisions=("fp32", "fp16", "int8"),
+        runtime_modules=("onnxruntime",), runtime_name="onnxruntime", takes_threads=True,
+        install="pip install onnx onnxslim onnxruntime", precisions=("fp32", "fp16", "int8"),
         description="ONNX (simplified, metadata embedded), run by ONNX Runtime",
     ),
     ExportFormat(
         name="openvino", suffix="_openvino", is_directory=True, directory_marker="*.xml", extra_suffixes=(".xml",), exporter="prnet.export.openvino_export:export_openvino",
         runner="prnet.export.runners:OpenVINORunner", requires=("openvino",), install="pip install openvino",
+        takes_threads=True,
         precisions=("fp32", "fp16", "int8"), description="OpenVINO IR directory (model.xml + model.bin)",
     ),
     ExportFormat(
@@ -117,7 +130,7 @@ FORMATS: tuple[ExportFormat, ...] = (
     ExportFormat(
         name="tflite", suffix=".tflite", exporter="prnet.export.tflite_export:export_tflite",
         runner="prnet.export.runners:TFLiteRunner", requires=("litert_torch", "ai_edge_litert"),
-        runtime=("ai_edge_litert",),
+        runtime_modules=("ai_edge_litert",), takes_threads=True,
         install="pip install litert-torch torch==2.13.0 in a separate virtual environment (python -m venv "
                 "--system-site-packages): it pins older typing-extensions/pydantic; running needs only ai-edge-litert",
         description="TFLite / LiteRT flatbuffer (Android, embedded), XNNPACK delegate",
@@ -125,7 +138,7 @@ FORMATS: tuple[ExportFormat, ...] = (
     ExportFormat(
         name="tensorrt", suffix=".engine", extra_suffixes=(".plan",), exporter="prnet.export.tensorrt_export:export_tensorrt",
         runner="prnet.export.runners:TensorRTRunner", requires=("tensorrt", "onnx", "onnxslim"),
-        runtime=("tensorrt",),
+        runtime_modules=("tensorrt",),
         install="an NVIDIA GPU with its driver, CUDA 12 and `pip install tensorrt-cu12` (from NVIDIA's index, "
                 "https://pypi.nvidia.com) plus a CUDA build of torch for the I/O buffers",
         precisions=("fp16", "fp32", "int8"), description="TensorRT serialized engine (NVIDIA GPUs)",
@@ -138,6 +151,18 @@ def get_format(name: str) -> ExportFormat:
         if spec.name == name:
             return spec
     raise KeyError(f"unknown export format {name!r}; known: {', '.join(s.name for s in FORMATS)}")
+
+
+# Format names accepted where a runtime is asked for ({"onnx": "onnxruntime"}): the only alias mapping, and
+# derived from the table, so a new format cannot be forgotten in it.
+RUNTIME_ALIASES: dict[str, str] = {spec.name: spec.runtime_name for spec in FORMATS if spec.name != spec.runtime_name}
+
+
+def runtime_name_of(name: str) -> str:
+    """The registry's name for a runtime as a user typed it (a format name -> the runtime that runs it);
+    anything unknown comes back as it is, for the caller to reject with its own list."""
+    name = name.strip()
+    return RUNTIME_ALIASES.get(name, name)
 
 
 def format_for_path(path: str | Path) -> ExportFormat:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -89,19 +88,6 @@ def deviation_px(output: np.ndarray, reference: np.ndarray) -> tuple[float, floa
     if not np.isfinite(diff).all():
         return float("inf"), float("inf")
     return float(diff.max()), float(diff.mean())
-
-
-def median_latency_ms(runner: Any, image: np.ndarray, runs: int) -> float | None:
-    """Median wall time of `runs` batch-1 calls after one warm-up (noisy on a shared CPU)."""
-    if runs <= 0:
-        return None
-    runner(image[:1])
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        runner(image[:1])
-        times.append(time.perf_counter() - start)
-    return float(np.median(times) * 1e3)
 
 
 # --- tolerances derived from the arithmetic -----------------------------------------------------------------------

@@ -65,6 +65,18 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
             tmp.unlink()
 
 
+def size_on_disk(path: str | os.PathLike | None) -> int | None:
+    """Bytes of a file, or of every file under a folder (CoreML .mlpackage, OpenVINO xml+bin folders)."""
+    if path is None:
+        return None
+    path = Path(path)
+    if path.is_file():
+        return path.stat().st_size
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return None
+
+
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from prnet.io import PrnetInputError
+from prnet.io import PrnetInputError, size_on_disk
 
 STAGES = ("data", "train", "compress", "export", "bench", "report")
 SKIPPABLE = STAGES[:-1]
@@ -120,7 +120,7 @@ class StageResult:
 
     def add(self, path: str | Path, kind: str, status: str = "ok", note: str = "") -> Artifact:
         path = Path(path)
-        artifact = Artifact(str(path), kind, status, disk_size(path) if path.exists() else None, note)
+        artifact = Artifact(str(path), kind, status, size_on_disk(path), note)
         self.artifacts.append(artifact)
         return artifact
 
@@ -148,10 +148,6 @@ class QuickstartRun:
         if key not in self.step_times:
             self.step_times[key] = seconds_per_step(*key)
         return self.step_times[key]
-
-
-def disk_size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
 
 
 def resolve_start_model(config: QuickstartConfig) -> tuple[Path | None, str]:

@@ -93,11 +93,10 @@ class Display:
             yield
 
     def summary(self, report: dict) -> None:
-        from rich.table import Table
+        from prnet.report import rich_table
 
-        table = Table(title="prnet quickstart", title_justify="left")
-        for column in ("stage", "status", "time", "budget", "result"):
-            table.add_column(column, justify="right" if column in ("time", "budget") else "left")
+        table = rich_table("prnet quickstart", ("stage", "status", "time", "budget", "result"),
+                           right=("time", "budget"), title_justify="left")
         for stage in report["stages"]:
             style = STATUS_STYLE.get(stage["status"], "white")
             table.add_row(stage["name"], f"[{style}]{stage['status']}[/{style}]", clock(stage["seconds"]),

@@ -19,21 +19,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from prnet.io import write_bytes_atomic, write_json_atomic
+from prnet.report import fmt, markdown_table, mb, md_cell, write_report_files
 
 SCHEMA, VERSION = "prnet-quickstart", 1
 
 
 def pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.2f} %"
-
-
-def num(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
-
-def mb(size: int | None) -> str:
-    return "-" if size is None else f"{size / 1e6:.2f}"
 
 
 def headline(name: str, status: str, numbers: dict, error: str | None) -> str:
@@ -55,10 +47,10 @@ def _headline(name: str, n: dict) -> str:
     if name == "compress":
         parts = []
         for plan, label in (("int8", "INT8"), ("svd_int8", "SVD+INT8")):
-            cell = n[plan]["variants"].get("compressed-int8", {}).get("runtimes", {})
-            best = min((c for c in cell.values() if c.get("speedup")), key=lambda c: -c["speedup"], default=None)
+            cells = n[plan]["variants"].get("compressed-int8", {}).get("runtimes", {})
+            best = min((c for c in cells.values() if c.get("speedup")), key=lambda c: -c["speedup"], default=None)
             if best:
-                parts.append(f"{label} {best['speedup']:.2f}x, NME {num(best['nme68_2d'], '.2f')} %")
+                parts.append(f"{label} {best['speedup']:.2f}x, NME {fmt(best['nme68_2d'], '.2f')} %")
         return "; ".join(parts)
     if name == "export":
         return ", ".join(f"{f} {r['status']}" for f, r in n["formats"].items())
@@ -104,10 +96,7 @@ def build_report(run, started: float, load_before: tuple, start: str, thread_tim
 
 
 def write_report(report: dict, out: Path) -> dict[str, Path]:
-    paths = {"markdown": out / "report.md", "json": out / "report.json"}
-    write_json_atomic(paths["json"], report)
-    write_bytes_atomic(paths["markdown"], render_markdown(report).encode())
-    return paths
+    return write_report_files(out, report, render_markdown(report))
 
 
 def render_markdown(report: dict) -> str:
@@ -116,15 +105,14 @@ def render_markdown(report: dict) -> str:
              f"{'All stages ok' if report['ok'] else 'FAILED: ' + ', '.join(report['failed_stages'])}; "
              f"total {report['total_seconds']:.0f} s on {m['cpu_count']} CPU cores, {m['threads']} thread(s) used ({m['platform']}, torch {m['torch']}; "
              f"load average {m['load_average_start'][0]} at start, {m['load_average_end'][0]} at the end). "
-             f"{report['created']}.", "", f"Training: {report['start']}.", "",
-             "## Stages", "", "| stage | status | seconds | budget | result |", "|---|---|---|---|---|"]
-    for s in report["stages"]:
-        over = " (over)" if s["over_budget"] and s["status"] != "skipped" else ""
-        lines.append(f"| {s['name']} | {s['status']} | {s['seconds']:.0f}{over} | {s['budget_s']:.0f} | {cell(s['headline'])} |")
-    lines += ["", "## Artifacts", "", "| stage | kind | status | MB | path | note |", "|---|---|---|---|---|---|"]
-    for a in report["artifacts"]:
-        lines.append(f"| {a['stage']} | {a['kind']} | {a['status']} | {mb(a['size_bytes'])} | `{a['path']}` | "
-                     f"{cell(a['note'])} |")
+             f"{report['created']}.", "", f"Training: {report['start']}.", "", "## Stages", ""]
+    over = {s["name"]: " (over)" if s["over_budget"] and s["status"] != "skipped" else "" for s in report["stages"]}
+    lines += markdown_table(["stage", "status", "seconds", "budget", "result"], [
+        [s["name"], s["status"], f"{s['seconds']:.0f}{over[s['name']]}", f"{s['budget_s']:.0f}", md_cell(s["headline"])]
+        for s in report["stages"]])
+    lines += ["", "## Artifacts", ""] + markdown_table(["stage", "kind", "status", "MB", "path", "note"], [
+        [a["stage"], a["kind"], a["status"], mb(a["size_bytes"]), f"`{a['path']}`", md_cell(a["note"])]
+        for a in report["artifacts"]])
     by_name = {s["name"]: s for s in report["stages"]}
     lines += compress_section(by_name.get("compress")) + export_section(by_name.get("export"))
     lines += bench_section(by_name.get("bench"))
@@ -136,43 +124,33 @@ def render_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def cell(text: Any) -> str:
-    return str(text or "").replace("|", "/").replace("\n", " ")[:300]
-
-
 def compress_section(stage: dict | None) -> list[str]:
     if not stage or stage["status"] != "ok" and not stage["numbers"].get("int8"):
         return []
-    lines = ["", "## Compression (`prnet compress`)", "",
-             "| plan | variant | runtime | ms | x vs original ORT | NME68 2D % |", "|---|---|---|---|---|---|"]
-    for plan in ("int8", "svd_int8"):
-        for variant, row in (stage["numbers"].get(plan) or {}).get("variants", {}).items():
-            for runtime, c in row["runtimes"].items():
-                lines.append(f"| {plan} | {variant} | {runtime} | {num(c['median_ms'], '.1f')} | "
-                             f"{num(c['speedup'], '.2f')} | {num(c['nme68_2d'], '.3f')} |")
-    return lines
+    rows = [[plan, variant, runtime, fmt(c["median_ms"], ".1f"), fmt(c["speedup"], ".2f"), fmt(c["nme68_2d"], ".3f")]
+            for plan in ("int8", "svd_int8")
+            for variant, row in (stage["numbers"].get(plan) or {}).get("variants", {}).items()
+            for runtime, c in row["runtimes"].items()]
+    return ["", "## Compression (`prnet compress`)", ""] + markdown_table(
+        ["plan", "variant", "runtime", "ms", "x vs original ORT", "NME68 2D %"], rows)
 
 
 def export_section(stage: dict | None) -> list[str]:
     if not stage or not stage["numbers"].get("formats"):
         return []
-    lines = ["", "## Export (`prnet export`)", "", "| format | status | precision | MB | max px | mean px | ms | why |",
-             "|---|---|---|---|---|---|---|---|"]
-    for name, r in stage["numbers"]["formats"].items():
-        lines.append(f"| {name} | {r['status']} | {r.get('precision', '-')} | {mb(r.get('size_bytes'))} | "
-                     f"{num(r.get('max_deviation_px'), '.3g')} | {num(r.get('mean_deviation_px'), '.3g')} | "
-                     f"{num(r.get('latency_ms'), '.1f')} | {cell(r.get('reason', ''))} |")
-    return lines
+    rows = [[name, r["status"], r.get("precision", "-"), mb(r.get("size_bytes")), fmt(r.get("max_deviation_px"), ".3g"),
+             fmt(r.get("mean_deviation_px"), ".3g"), fmt(r.get("latency_ms"), ".1f"), md_cell(r.get("reason", ""))]
+            for name, r in stage["numbers"]["formats"].items()]
+    return ["", "## Export (`prnet export`)", ""] + markdown_table(
+        ["format", "status", "precision", "MB", "max px", "mean px", "ms", "why"], rows)
 
 
 def bench_section(stage: dict | None) -> list[str]:
     if not stage or not stage["numbers"].get("rows"):
         return []
     n = stage["numbers"]
-    lines = ["", "## Benchmark (`prnet bench`)", "", f"On {n['data']}; reference row {n['reference_row']}; Pareto "
-             f"front: {', '.join(n['pareto_front'] or [])}.", "", "| row | status | p50 ms | NME68 2D % | MB | why |",
-             "|---|---|---|---|---|---|"]
-    for name, r in n["rows"].items():
-        lines.append(f"| {name} | {r['status']} | {num(r['p50_ms'], '.1f')} | {num(r['nme68_2d'], '.3f')} | "
-                     f"{mb(r['size_bytes'])} | {cell(r['reason'])} |")
-    return lines
+    rows = [[name, r["status"], fmt(r["p50_ms"], ".1f"), fmt(r["nme68_2d"], ".3f"), mb(r["size_bytes"]),
+             md_cell(r["reason"])] for name, r in n["rows"].items()]
+    return ["", "## Benchmark (`prnet bench`)", "", f"On {n['data']}; reference row {n['reference_row']}; Pareto "
+            f"front: {', '.join(n['pareto_front'] or [])}.", ""] + markdown_table(
+        ["row", "status", "p50 ms", "NME68 2D %", "MB", "why"], rows)

@@ -21,7 +21,7 @@ def bench_command(
         None, "--variants", help="Comma-separated built-in variants, e.g. fp32,fp16,int8,svd-no-finetune,svd-no-finetune+int8 (default: all; only fp32 beside other --model files)."),
     backends: Optional[str] = typer.Option(
         None, "--backends",
-        help="Comma-separated runtimes, e.g. torch,onnxruntime,openvino,executorch,tensorrt,coreml (default: all)."),
+        help="Comma-separated runtimes, e.g. torch,onnxruntime,openvino,executorch,tensorrt,coreml (default: all; a format name such as onnx is taken for its runtime)."),
     compressed: Optional[Path] = typer.Option(
         None, "--compressed",
         help="A `prnet compress` output (DIR or its model.pt): adds rows compressed and compressed+int8."),

@@ -29,7 +29,7 @@ def compress_command(
     val_fraction: float = typer.Option(0.05, "--val-fraction", help="Share of --data held out for validation (the training split's seed)."),
     val_count: int = typer.Option(64, "--val-count", help="Validation images for NME."),
     repeats: int = typer.Option(20, "--repeats", help="Interleaved timed runs per variant and runtime."),
-    runtimes: str = typer.Option("onnxruntime,openvino", "--runtimes", help="Comma-separated runtimes to time and score: onnxruntime, openvino (f32 pinned), openvino-bf16 (OpenVINO's default on AVX512-BF16 CPUs)."),
+    runtimes: str = typer.Option("onnxruntime,openvino", "--runtimes", help="Comma-separated runtimes to time and score: onnxruntime (or its format name, onnx), openvino (f32 pinned), openvino-bf16 (OpenVINO's default on AVX512-BF16 CPUs)."),
     upsample: str = typer.Option("phases", "--upsample", help="Deployment rewrite of stride-2 transposed convs: phases, phases_d2s, conv3x3."),
     device: str = typer.Option("cpu", "--device", help="Fine-tuning device (cpu, cuda)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the fine-tuning batches and validation split."),
@@ -60,7 +60,7 @@ def build_config(svd, finetune_steps, int8, int8_target, calibration, calibratio
     from prnet.compress.distill import DistillConfig
     from prnet.compress.fp16 import Fp16Config
     from prnet.compress.int8 import DEFAULT_KEEP_FLOAT, Int8Config
-    from prnet.compress.latency import OPTIONAL_RUNTIMES, RUNTIMES
+    from prnet.compress.latency import runtime_names
     from prnet.compress.pipeline import CompressConfig
     from prnet.compress.qat import QatConfig
     from prnet.compress.svd import parse_svd_spec
@@ -68,10 +68,7 @@ def build_config(svd, finetune_steps, int8, int8_target, calibration, calibratio
 
     if int8_target not in ("cpu", "tensorrt"):
         raise PrnetInputError(f"--int8-target {int8_target!r}: use cpu or tensorrt")
-    chosen = tuple(r.strip() for r in runtimes.split(",") if r.strip())
-    unknown = [r for r in chosen if r not in RUNTIMES + OPTIONAL_RUNTIMES]
-    if unknown or not chosen:
-        raise PrnetInputError(f"--runtimes {runtimes!r}: choose from {', '.join(RUNTIMES + OPTIONAL_RUNTIMES)}")
+    chosen = runtime_names(runtimes)
     if qat and not int8:
         raise PrnetInputError("--qat trains for INT8: add --int8")
     if budget_nme is not None and budget_nme < 0:

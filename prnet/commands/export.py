@@ -66,21 +66,15 @@ def quiet_library_warnings() -> None:
 
 def print_results(results: list[Any]) -> None:
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title="prnet export")
-    for column in ("format", "precision", "status", "MB", "max px", "mean px", "ms"):
-        table.add_column(column, justify="right" if column in ("MB", "max px", "mean px", "ms") else "left")
+    from prnet.report import fmt, mb, rich_table
 
-    def number(value: Any, fmt: str) -> str:
-        return "-" if value is None else format(value, fmt)
-
+    table = rich_table("prnet export", ("format", "precision", "status", "MB", "max px", "mean px", "ms"),
+                       right=("MB", "max px", "mean px", "ms"))
     for r in results:
-        size = None if r.size_bytes is None else r.size_bytes / 1e6
         colour = {"ok": "green", "unavailable": "yellow"}.get(r.status, "red")
-        table.add_row(r.format, r.precision, f"[{colour}]{r.status}[/{colour}]", number(size, ".2f"),
-                      number(r.max_deviation_px, ".2g"), number(r.mean_deviation_px, ".2g"),
-                      number(r.latency_ms, ".1f"))
+        table.add_row(r.format, r.precision, f"[{colour}]{r.status}[/{colour}]", mb(r.size_bytes),
+                      fmt(r.max_deviation_px, ".2g"), fmt(r.mean_deviation_px, ".2g"), fmt(r.latency_ms, ".1f"))
     console = Console()
     console.print(table)
     console.print("max/mean px: |output - FP32 PyTorch| in crop pixels; ms: median batch-1 latency on this machine")

@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import argparse
 import collections
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-
 from prnet.export.deploy import UPSAMPLE_MODES, to_deployment
 from prnet.export.metadata import INPUT_NAME
 from prnet.export.onnx_export import build_onnx
+from prnet.export.runners import ort_session
 from tests.export_fixtures import randomize_batchnorm
 from prnet.model import create_model
+from prnet.timing import time_interleaved
 
 
 class Pixels(torch.nn.Module):
@@ -52,25 +50,16 @@ def main() -> None:
     graphs = {"original": Pixels(model).eval()}
     graphs.update({f"deploy-{mode}": to_deployment(model, upsample=mode) for mode in UPSAMPLE_MODES})
     x = np.random.default_rng(0).random((1, 3, args.size, args.size), dtype=np.float32)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = args.threads
     sessions, reference = {}, None
     for name, module in graphs.items():
         onnx_model = build_onnx(module, args.size)
         ops = collections.Counter(node.op_type for node in onnx_model.graph.node)
-        sessions[name] = ort.InferenceSession(onnx_model.SerializeToString(), options,
-                                              providers=["CPUExecutionProvider"])
+        sessions[name] = ort_session(onnx_model.SerializeToString(), args.threads)
         out = sessions[name].run(None, {INPUT_NAME: x})[0]
         reference = out if reference is None else reference
         print(f"{name:20s} max |diff| {np.abs(out - reference).max():.2e} px  ops {dict(ops)}", flush=True)
-    times = collections.defaultdict(list)
-    for session in sessions.values():  # warm-up
-        session.run(None, {INPUT_NAME: x})
-    for _ in range(args.rounds):
-        for name, session in sessions.items():
-            start = time.perf_counter()
-            session.run(None, {INPUT_NAME: x})
-            times[name].append(time.perf_counter() - start)
+    calls = {name: (lambda s=session: s.run(None, {INPUT_NAME: x})) for name, session in sessions.items()}
+    times = time_interleaved(calls, args.rounds, args.rounds, warmup=1)  # round-robin: one call each per round
     base = np.median(times["original"])
     print(f"ORT {ort.__version__}, {args.threads} threads, {args.rounds} interleaved rounds, batch 1, {args.model} "
           f"@{args.size}")

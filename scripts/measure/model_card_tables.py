@@ -10,6 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
+from prnet.report import markdown_table
+
 BINS = ("[0,30)", "[30,60)", "[60,90]")
 
 
@@ -18,24 +20,21 @@ def _cell(value) -> str:
 
 
 def summary_table(reports: dict[str, dict]) -> str:
-    lines = ["| evaluation set | faces | 68-pt 2D mean | [0,30) | [30,60) | [60,90] | balanced | 51 inner 2D | 68-pt 3D |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    rows = []
     for name, r in reports.items():
         nme, inner, nme3 = r["nme_2d"], r.get("nme_2d_inner") or {}, r.get("nme_3d") or {}
         bins = [nme.get("bins", {}).get(b, {}) for b in BINS]
-        cells = [f"{_cell(b.get('mean'))} ({b.get('count', 0)})" for b in bins]
-        lines.append(f"| {name} | {r['samples']} | {_cell(nme['mean'])} | {' | '.join(cells)} | "
-                     f"{_cell(nme.get('balanced_mean'))} | {_cell(inner.get('mean'))} | {_cell(nme3.get('mean'))} |")
-    return "\n".join(lines)
+        rows.append([name, r["samples"], _cell(nme["mean"])]
+                    + [f"{_cell(b.get('mean'))} ({b.get('count', 0)})" for b in bins]
+                    + [_cell(nme.get("balanced_mean")), _cell(inner.get("mean")), _cell(nme3.get("mean"))])
+    return "\n".join(markdown_table(["evaluation set", "faces", "68-pt 2D mean", *BINS, "balanced", "51 inner 2D",
+                                      "68-pt 3D"], rows))
 
 
 def faces_table(report: dict) -> str:
-    lines = ["| photo | yaw (est.) | 68-pt 2D | 51 inner |", "|---|---|---|---|"]
-    for face in report.get("faces", []):
-        yaw = face.get("yaw")
-        lines.append(f"| {face['name']} | {'-' if yaw is None else f'{yaw:.0f}'} | {_cell(face['nme_2d'])} | "
-                     f"{_cell(face.get('nme_2d_inner'))} |")
-    return "\n".join(lines)
+    rows = [[face["name"], "-" if face.get("yaw") is None else f"{face['yaw']:.0f}", _cell(face["nme_2d"]),
+             _cell(face.get("nme_2d_inner"))] for face in report.get("faces", [])]
+    return "\n".join(markdown_table(["photo", "yaw (est.)", "68-pt 2D", "51 inner"], rows))
 
 
 def curve_table(run_dir: Path) -> str:
@@ -45,11 +44,9 @@ def curve_table(run_dir: Path) -> str:
         checkpoint, data, _ = key.split("|")
         rows.setdefault(checkpoint, {})[Path(data).name] = value
     names = sorted({n for r in rows.values() for n in r})
-    lines = ["| checkpoint | " + " | ".join(f"{n} 68-pt" for n in names) + " |", "|---" * (len(names) + 1) + "|"]
-    for checkpoint in sorted(rows):
-        lines.append(f"| {Path(checkpoint).name} | " + " | ".join(_cell(rows[checkpoint].get(n, {}).get("nme_2d"))
-                                                                   for n in names) + " |")
-    return "\n".join(lines)
+    table = [[Path(checkpoint).name] + [_cell(rows[checkpoint].get(n, {}).get("nme_2d")) for n in names]
+             for checkpoint in sorted(rows)]
+    return "\n".join(markdown_table(["checkpoint"] + [f"{n} 68-pt" for n in names], table))
 
 
 def main(argv: list[str] | None = None) -> None:
