@@ -4,6 +4,7 @@ compressed PyTorch model (its SVD ranks and INT8 kept), and every command takes 
 than the ones that make the test small."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -51,8 +52,13 @@ def test_compressed_checkpoint_is_one_file_with_its_compression(compressed):
 @pytest.mark.parametrize("format_name, precision, budget", [
     ("onnx", "int8", pixel_budget(16.0, 2.0, reason="the stored QDQ INT8 model vs its float PyTorch form")),
     ("openvino", "int8", pixel_budget(16.0, 2.0, reason="OpenVINO runs the stored QDQ INT8 model")),
+    # PT2E + XNNPACK lowering of the SVD-factorized prnet-quarter: ~2 minutes, a third of the suite. Opt-in
+    # (PRNET_TEST_HEAVY=1); tests/test_export_executorch_int8.py runs the same export_model path (compressed
+    # model -> INT8 chosen -> XNNPACK quantizer calibrated on the parity images -> .pte within this budget) in seconds.
     pytest.param("executorch", "int8", pixel_budget(16.0, 2.0, reason="XNNPACK INT8 calibrated on the parity images"),
-                 marks=pytest.mark.slow),  # PT2E + XNNPACK lowering: ~2 minutes on a busy 2-core machine
+                 marks=[pytest.mark.slow, pytest.mark.heavy, pytest.mark.skipif(
+                     not os.environ.get("PRNET_TEST_HEAVY"), reason="opt-in (~2 min): set PRNET_TEST_HEAVY=1; "
+                     "covered quickly by tests/test_export_executorch_int8.py")]),
 ])
 def test_export_keeps_the_compression(compressed, tmp_path, format_name, precision, budget):
     from prnet.checkpoint import load_model
