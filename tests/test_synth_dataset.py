@@ -58,7 +58,7 @@ def test_written_landmarks_equal_those_read_from_the_map(reference):
     for i in range(N):
         sample = read_sample(reference, i, manifest)
         np.testing.assert_array_equal(sample.landmarks, landmarks_from_posmap(sample.posmap, layout))
-        assert sample.params["generator"] == {"name": "prnet-synth", "version": 1, "seed": 5, "index": i}
+        assert sample.params["generator"] == {"name": "prnet-synth", "version": 2, "seed": 5, "index": i}
 
 
 def test_resume_after_an_interrupted_run(reference, tmp_path):

@@ -1,6 +1,8 @@
 """Write a synthetic dataset in the project format (prnet.data.format), in parallel, resumably.
 
 - Sample i depends only on (seed, i) and the generator config, so any worker count writes identical files.
+- The manifest records the generator version; resuming a pool without naming a version keeps the pool's own
+  (a version 1 pool goes on rendering version 1 samples), a new pool gets the newest.
 - Every file is written atomically (temporary name + os.replace), image first and .npz last: a sample is
   complete exactly when its .npz exists, and an interrupted run leaves no half-written sample under a
   final name. Rerunning the same command skips complete samples; `n` may grow to extend a dataset.
@@ -132,6 +134,22 @@ def _remove_temporaries(root: Path) -> int:
     return count
 
 
+def resume_config(root: Path, config: SynthConfig) -> SynthConfig:
+    """A config without a version takes the existing pool's (version 1 pools predate the field and say 1),
+    so resuming a pool keeps rendering its own generator; a new pool gets the newest version."""
+    import dataclasses
+
+    from prnet.data.format import read_manifest
+    from prnet.data.synth.render import GENERATOR_NAME
+
+    if config.version is not None or not (root / "manifest.json").exists():
+        return config
+    generator = read_manifest(root).generator or {}
+    if generator.get("name") != GENERATOR_NAME:
+        return config
+    return dataclasses.replace(config, version=int(generator.get("version", 1)))
+
+
 # ---- worker processes -------------------------------------------------------------------------------------
 _WORKER: dict = {}
 
@@ -162,7 +180,12 @@ def generate_dataset(
     if workers < 1:
         raise PrnetInputError(f"--workers must be >= 1, got {workers}")
     root = Path(out)
+    config = resume_config(root, config)
     layout = load_assets().layout
+    if config.resolved_version >= 2:  # built before forking, so the workers inherit it
+        from prnet.data.synth.skin_detail import load_atlas
+
+        load_atlas()
     manifest = create_dataset(root, layout, synth_manifest(seed, config, layout.layout_id))
     removed = _remove_temporaries(root)
     pending, damaged = [], []

@@ -32,7 +32,8 @@ from prnet.data.synth.scene import body_rotation, head_proxies, make_camera, pro
 from prnet.data.synth.shape import ShapeModel, sample_shape_params
 
 GENERATOR_NAME = "prnet-synth"
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # the newest: what a new pool gets (see SynthConfig.version)
+GENERATOR_VERSIONS = (1, 2)  # 1: the first renderer, kept bit-identical; 2: realism.py, render_v2.py
 FACE_DEPTH_OFFSET = 1.0e4  # render-only depth bonus of the face mesh over the proxies
 
 
@@ -45,9 +46,28 @@ class SynthConfig:
     occlusion_rate: float = 0.45  # fraction of faces with one or two occluders
     proxies: bool = True  # skull / neck / shoulders / long hair around the face mesh
     degrade: bool = True  # resolution, blur, colour, noise, JPEG
+    # None: the newest version for a new pool, and the pool's own version when resuming one (generate.py),
+    # so pools written by version 1 keep rendering version 1 samples by (seed, index)
+    version: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.version is not None and self.version not in GENERATOR_VERSIONS:
+            raise ValueError(f"unknown synthetic generator version {self.version}; known: {GENERATOR_VERSIONS}")
+
+    @property
+    def resolved_version(self) -> int:
+        return GENERATOR_VERSION if self.version is None else int(self.version)
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": GENERATOR_NAME, "version": GENERATOR_VERSION, **asdict(self)}
+        """The manifest's "generator" block; version 1's has exactly the keys version 1 wrote."""
+        fields = {k: v for k, v in asdict(self).items() if k != "version"}
+        return {"name": GENERATOR_NAME, "version": self.resolved_version, **fields}
+
+    @classmethod
+    def from_json(cls, generator: dict[str, Any]) -> "SynthConfig":
+        """The config a manifest's "generator" block records (unknown keys such as "seed" are ignored)."""
+        names = {"image_size", "expression_rate", "occlusion_rate", "proxies", "degrade"}
+        return cls(**{k: v for k, v in generator.items() if k in names}, version=int(generator.get("version", 1)))
 
 
 @dataclass
@@ -84,8 +104,9 @@ def load_assets() -> SynthAssets:
 
 
 def sample_params(rng: np.random.Generator, assets: SynthAssets, config: SynthConfig) -> dict[str, Any]:
-    """Draw every random choice of one sample, in a fixed order."""
-    return {
+    """Draw every random choice of one sample, in a fixed order. Version 2 draws its extra choices after all
+    of version 1's, so both versions share shape, pose and scene for the same (seed, index)."""
+    params = {
         "shape": sample_shape_params(rng, assets.model, config.expression_rate),
         "pose": sample_pose(rng),
         "appearance": sample_appearance(rng),
@@ -95,6 +116,11 @@ def sample_params(rng: np.random.Generator, assets: SynthAssets, config: SynthCo
         "degradation": sample_degradation(rng),
         "proxy_seed": int(rng.integers(2**31)),
     }
+    if config.resolved_version >= 2:
+        from prnet.data.synth.realism import sample_realism
+
+        params["realism"] = sample_realism(rng, params)
+    return params
 
 
 def render_sample(index: int, seed: int, config: SynthConfig = SynthConfig(), assets: SynthAssets | None = None
@@ -115,7 +141,13 @@ def render_sample(index: int, seed: int, config: SynthConfig = SynthConfig(), as
     posmap = position_map(crop[:n], None, assets.layout)  # None: the packaged mesh's cached UV sampler
     landmarks = landmarks_from_posmap(posmap, assets.layout)
 
-    image = _render_image(verts, crop, camera, params, assets, config)
+    version = config.resolved_version
+    if version >= 2:
+        from prnet.data.synth.render_v2 import render_image_v2
+
+        image = render_image_v2(verts, crop, camera, params, assets, config)
+    else:
+        image = _render_image(verts, crop, camera, params, assets, config)
     image = draw_occluders(image, params["occluders"], landmarks[:, :2], params["pose"]["yaw"])
     if config.degrade:
         image = degrade(image, params["degradation"], params["pose"]["source_face_px"])
@@ -123,7 +155,7 @@ def render_sample(index: int, seed: int, config: SynthConfig = SynthConfig(), as
         image = np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
     params["camera"] = {"rotation": camera.rotation, "crop_matrix_mm": camera.matrix, "z_shift": camera.z_shift,
                         "convention": "crop = M @ (R @ (v - centre)) with y flipped; z * scale(M) + z_shift"}
-    params["generator"] = {"name": GENERATOR_NAME, "version": GENERATOR_VERSION, "seed": int(seed),
+    params["generator"] = {"name": GENERATOR_NAME, "version": version, "seed": int(seed),
                            "index": int(index)}
     return Sample(index=int(index), image=image, posmap=posmap.astype(np.float32),
                   landmarks=landmarks.astype(np.float32), params=_jsonable(params))
