@@ -175,7 +175,6 @@ def _jsonable(value: Any) -> Any:
 
 def _render_image(verts, crop, camera, params, assets: SynthAssets, config: SynthConfig) -> np.ndarray:
     """float32 sRGB-ish image in [0, 1]: background + lit face, cavity and proxies."""
-    from prnet.geometry.raster import rasterize
 
     size = config.image_size
     model, mesh = assets.model, assets.mesh
@@ -211,15 +210,24 @@ def _render_image(verts, crop, camera, params, assets: SynthAssets, config: Synt
             depth_bonus.append(np.zeros(len(pv)))
             triangles.append(pt + offset)
             offset += len(pv)
-    xyz = np.concatenate(positions)
-    tris = np.concatenate(triangles)
-    raster = rasterize(xyz[:, :2], tris, size, size, depth=xyz[:, 2] + np.concatenate(depth_bonus))
-    shaded = interpolate_fast(raster, tris, np.concatenate(colours))  # (S, S, 4): linear RGB + hairness
+    raster, shaded = rasterize_parts(positions, triangles, depth_bonus, colours, size)  # (S, S, 4): RGB + hairness
     foreground = np.clip(shaded[..., :3], 0.0, 1.0) ** (1.0 / 2.2)
     streaks = hair_streaks(np.random.default_rng(params["proxy_seed"] + 1), size, params["pose"]["roll"])
     foreground = foreground * (1.0 + shaded[..., 3:] * (streaks - 0.5) * 1.1)
     return _composite(foreground, raster.mask, render_background(params["background"], size))
 
+
+
+def rasterize_parts(positions: list[np.ndarray], triangles: list[np.ndarray], depth_bonus: list[np.ndarray],
+                    colours: list[np.ndarray], size: int) -> tuple[Any, np.ndarray]:
+    """Rasterize the face and its proxy meshes in one z-buffer (triangles already offset into the concatenated
+    vertices; depth_bonus biases a part towards the camera) and interpolate the per-vertex channels per pixel."""
+    from prnet.geometry.raster import rasterize
+
+    xyz = np.concatenate(positions)
+    tris = np.concatenate(triangles)
+    raster = rasterize(xyz[:, :2], tris, size, size, depth=xyz[:, 2] + np.concatenate(depth_bonus))
+    return raster, interpolate_fast(raster, tris, np.concatenate(colours))
 
 def hair_streaks(rng: np.random.Generator, size: int, roll_degrees: float) -> np.ndarray:
     """(S, S, 1) float32 in ~[0, 1]: noise stretched along the head's vertical (strands of hair)."""

@@ -50,8 +50,7 @@ def _face_hairness(features, app: dict[str, Any], real: dict[str, Any]) -> np.nd
 def render_image_v2(verts, crop, camera, params, assets, config) -> np.ndarray:
     """float32 sRGB-ish image in [0, 1] (S, S, 3): background + lit face, cavity and proxies."""
     from prnet.data.synth.background import render_background
-    from prnet.data.synth.render import _cavity_colours, _composite
-    from prnet.geometry.raster import rasterize
+    from prnet.data.synth.render import _cavity_colours, _composite, rasterize_parts
 
     size = config.image_size
     model, mesh, f = assets.model, assets.mesh, assets.features
@@ -159,10 +158,7 @@ def render_image_v2(verts, crop, camera, params, assets, config) -> np.ndarray:
             depth_bonus.append(np.zeros(len(pv)))
             triangles.append(pt + offset)
             offset += len(pv)
-    xyz = np.concatenate(positions)
-    tris = np.concatenate(triangles)
-    raster = rasterize(xyz[:, :2], tris, size, size, depth=xyz[:, 2] + np.concatenate(depth_bonus))
-    px = interpolate_fast(raster, tris, np.concatenate(colours))
+    raster, px = rasterize_parts(positions, triangles, depth_bonus, colours, size)
     colour = _shade_pixels(px, raster.mask, app, real, key, atlas, shape)
     foreground = np.clip(colour, 0.0, 1.0) ** (1.0 / 2.2)
     return _composite(foreground.astype(np.float32), raster.mask, render_background(params["background"], size))
