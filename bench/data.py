@@ -81,9 +81,16 @@ def synthetic_set(count: int, seed: int, size: int = 256) -> ValidationSet:
             f"the built-in validation set needs prnet's synthetic engine, which is not importable here ({err}); "
             "pass --data DIR with a dataset made by `prnet data synth` or `prnet data 300wlp`"
         ) from err
-    assets, config = load_assets(), SynthConfig(image_size=size)
-    samples = [render_sample(index, seed, config, assets) for index in range(count)]
-    return from_samples(samples, assets.layout, source=f"synthetic(seed={seed}, n={count})")
+    assets = load_assets()
+    native = assets.layout.size  # render as `prnet data synth` does, then resample like a dataset on disk, so
+    # the maps are in the model's (resized) layout: a 128 px model reads the 256 px layout resampled to 128
+    samples = [render_sample(index, seed, SynthConfig(image_size=native), assets) for index in range(count)]
+    layout = assets.layout
+    if size != native:
+        from prnet.augment import resize_layout, resize_sample
+
+        samples, layout = [resize_sample(s, size) for s in samples], resize_layout(layout, size)
+    return from_samples(samples, layout, source=f"synthetic(seed={seed}, n={count}{f', resampled to {size} px' if size != native else ''})")
 
 
 def validation_set(data: str | Path | None, count: int, size: int = 256) -> ValidationSet:

@@ -140,3 +140,21 @@ def test_unavailable_reason_names_the_missing_module():
     spec = BackendSpec("x", "x", prepare=lambda v, c: None, requires=("numpy", "no_such_mod_abc.sub"))
     assert re.search("no_such_mod_abc.sub", unavailable_reason(spec))
     assert unavailable_reason(BackendSpec("y", "y", prepare=lambda v, c: None, check=lambda: "macOS only")) == "macOS only"
+
+
+def test_built_in_synthetic_set_is_in_the_layout_of_a_smaller_model():
+    """A 128 px model (the shipped default) must be benchmarkable on the built-in faces: they are rendered at the
+    mesh layout's size and resampled, so their maps are in the layout the model was trained on (same id)."""
+    from prnet.augment import resize_layout
+    from prnet.bench.data import synthetic_set
+    from prnet.data.synth.render import load_assets
+
+    native = load_assets().layout
+    small = synthetic_set(2, seed=7, size=128)
+    assert small.images.shape == (2, 128, 128, 3) and small.posmaps.shape == (2, 128, 128, 3)
+    assert small.layout.layout_id == resize_layout(native, 128).layout_id != native.layout_id
+    full = synthetic_set(2, seed=7, size=native.size)
+    assert full.layout.layout_id == native.layout_id
+    # the same faces: resampled landmarks are the full-size ones scaled by 128/256 (pixel-centre convention)
+    scale = 128 / native.size
+    np.testing.assert_allclose(small.landmarks[..., :2], (full.landmarks[..., :2] + 0.5) * scale - 0.5, atol=1e-3)
