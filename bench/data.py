@@ -63,13 +63,16 @@ def load_dataset(root: str | Path, limit: int, size: int | None = None) -> Valid
     if not indices:
         raise PrnetInputError(f"{root}: holds no complete samples; generate some with `prnet data synth`")
     samples = [read_sample(root, i, manifest) for i in indices]
-    layout = read_layout(root)
     if size is not None and samples[0].image.shape[0] != size:
-        from prnet.augment import resize_layout, resize_sample
+        return from_samples(*resampled(samples, read_layout(root), size), source=f"{root} (resampled to {size} px)")
+    return from_samples(samples, read_layout(root), source=str(root))
 
-        samples, layout = [resize_sample(s, size) for s in samples], resize_layout(layout, size)
-        return from_samples(samples, layout, source=f"{root} (resampled to {size} px)")
-    return from_samples(samples, layout, source=str(root))
+
+def resampled(samples: list, layout, size: int) -> tuple[list, object]:
+    """Samples and their layout resampled to a model's input size (maps in the layout the model was trained on)."""
+    from prnet.augment import resize_layout, resize_sample
+
+    return [resize_sample(s, size) for s in samples], resize_layout(layout, size)
 
 
 def synthetic_set(count: int, seed: int, size: int = 256) -> ValidationSet:
@@ -85,12 +88,10 @@ def synthetic_set(count: int, seed: int, size: int = 256) -> ValidationSet:
     native = assets.layout.size  # render as `prnet data synth` does, then resample like a dataset on disk, so
     # the maps are in the model's (resized) layout: a 128 px model reads the 256 px layout resampled to 128
     samples = [render_sample(index, seed, SynthConfig(image_size=native), assets) for index in range(count)]
-    layout = assets.layout
+    source = f"synthetic(seed={seed}, n={count})"
     if size != native:
-        from prnet.augment import resize_layout, resize_sample
-
-        samples, layout = [resize_sample(s, size) for s in samples], resize_layout(layout, size)
-    return from_samples(samples, layout, source=f"synthetic(seed={seed}, n={count}{f', resampled to {size} px' if size != native else ''})")
+        return from_samples(*resampled(samples, assets.layout, size), source=source[:-1] + f", resampled to {size} px)")
+    return from_samples(samples, assets.layout, source=source)
 
 
 def validation_set(data: str | Path | None, count: int, size: int = 256) -> ValidationSet:

@@ -1,8 +1,7 @@
 """Measurements: thread pinning, peak memory and the sgemm roofline.
 
 Timing is prnet.timing's (the project's one latency timer: interleaved rounds, rotating start, medians and
-percentiles of single calls); its names and prnet.io's size_on_disk stay importable from here, where the
-benchmark used to define them.
+percentiles of single calls); sizes on disk are prnet.io.size_on_disk.
 """
 
 from __future__ import annotations
@@ -14,8 +13,7 @@ import time
 
 import numpy as np
 
-from prnet.io import size_on_disk  # noqa: F401 (re-exported: the benchmark's sizes)
-from prnet.timing import percentiles_ms, round_orders, time_interleaved  # noqa: F401 (the benchmark's timer)
+from prnet.timing import time_interleaved
 
 
 # --- threads -------------------------------------------------------------------------------------------

@@ -134,10 +134,12 @@ def restore_rng_states(states: dict[str, Any]) -> None:
     random.setstate((version, tuple(internal), gauss))
 
 
+ARCHITECTURE = ("width", "kernel_size", "in_channels", "out_channels")  # what the weights' shapes depend on
+
+
 def check_resume_compatible(payload: dict, model: torch.nn.Module, layout: UVLayout, path: Path) -> None:
     stored, built = payload["model_config"], unwrap_model(model).config.to_dict()
-    architecture = ("input_size", "width", "kernel_size", "in_channels", "out_channels")
-    differing = [k for k in architecture if stored.get(k) != built.get(k)]
+    differing = [k for k in ("input_size", *ARCHITECTURE) if stored.get(k) != built.get(k)]
     if differing:
         raise PrnetInputError(
             f"{path}: cannot resume, the checkpoint's model differs from this run's in {differing} "
@@ -165,7 +167,7 @@ def init_weights(model: torch.nn.Module, path: str | Path, data_layout: UVLayout
         raise PrnetInputError(f"{path}: a compressed checkpoint cannot start a training run; pass the FP32 "
                               "checkpoint it was made from")
     stored, built = payload["model_config"], unwrap_model(model).config.to_dict()
-    differing = [k for k in ("width", "kernel_size", "in_channels", "out_channels") if stored.get(k) != built.get(k)]
+    differing = [k for k in ARCHITECTURE if stored.get(k) != built.get(k)]
     if differing:
         raise PrnetInputError(f"{path}: --init needs the same architecture; it differs in {differing} "
                               f"(checkpoint: {[stored.get(k) for k in differing]}, run: "
@@ -175,7 +177,7 @@ def init_weights(model: torch.nn.Module, path: str | Path, data_layout: UVLayout
         raise PrnetInputError(f"{path}: its UV layout {payload.get('layout_id')} is not the data's ({expected} at "
                               f"{stored['input_size']} px): its weights predict another map; train on data of its layout")
     source, _ = model_from_checkpoint(payload, source=str(path))
-    unwrap_model(model).load_state_dict({k: v.float() for k, v in source.state_dict().items()})
+    unwrap_model(model).load_state_dict(source.state_dict())  # float32: model_from_checkpoint casts fp16 releases
 
 
 def rank_checksums(model: torch.nn.Module, ddp: Dist) -> list[float]:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from prnet.bench.measure import percentiles_ms, round_orders, size_on_disk, time_interleaved
+from prnet.io import size_on_disk
+from prnet.timing import percentiles_ms, round_orders, time_interleaved
 from prnet.bench.report import COLUMNS, Row, find_row, mark_pareto, pareto_front
 
 

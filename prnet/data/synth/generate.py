@@ -147,7 +147,7 @@ def resume_config(root: Path, config: SynthConfig) -> SynthConfig:
     generator = read_manifest(root).generator or {}
     if generator.get("name") != GENERATOR_NAME:
         return config
-    return dataclasses.replace(config, version=int(generator.get("version", 1)))
+    return dataclasses.replace(config, version=SynthConfig.from_json(generator).version)
 
 
 # ---- worker processes -------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ rough: they must never poke through the face; the mesh still depth-tests against
 from __future__ import annotations
 
 import functools
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -66,7 +66,7 @@ class SynthConfig:
     @classmethod
     def from_json(cls, generator: dict[str, Any]) -> "SynthConfig":
         """The config a manifest's "generator" block records (unknown keys such as "seed" are ignored)."""
-        names = {"image_size", "expression_rate", "occlusion_rate", "proxies", "degrade"}
+        names = {f.name for f in fields(cls)} - {"version"}
         return cls(**{k: v for k, v in generator.items() if k in names}, version=int(generator.get("version", 1)))
 
 
@@ -175,7 +175,6 @@ def _jsonable(value: Any) -> Any:
 
 def _render_image(verts, crop, camera, params, assets: SynthAssets, config: SynthConfig) -> np.ndarray:
     """float32 sRGB-ish image in [0, 1]: background + lit face, cavity and proxies."""
-
     size = config.image_size
     model, mesh = assets.model, assets.mesh
     n = model.n_mesh
@@ -217,7 +216,6 @@ def _render_image(verts, crop, camera, params, assets: SynthAssets, config: Synt
     return _composite(foreground, raster.mask, render_background(params["background"], size))
 
 
-
 def rasterize_parts(positions: list[np.ndarray], triangles: list[np.ndarray], depth_bonus: list[np.ndarray],
                     colours: list[np.ndarray], size: int) -> tuple[Any, np.ndarray]:
     """Rasterize the face and its proxy meshes in one z-buffer (triangles already offset into the concatenated
@@ -228,6 +226,7 @@ def rasterize_parts(positions: list[np.ndarray], triangles: list[np.ndarray], de
     tris = np.concatenate(triangles)
     raster = rasterize(xyz[:, :2], tris, size, size, depth=xyz[:, 2] + np.concatenate(depth_bonus))
     return raster, interpolate_fast(raster, tris, np.concatenate(colours))
+
 
 def hair_streaks(rng: np.random.Generator, size: int, roll_degrees: float) -> np.ndarray:
     """(S, S, 1) float32 in ~[0, 1]: noise stretched along the head's vertical (strands of hair)."""
