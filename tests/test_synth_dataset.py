@@ -119,6 +119,20 @@ def test_cli_synth_and_show(reference, tmp_path):
     assert read_image_rgb(sheet).shape == (64, 64 * 3 * 4, 3)
 
 
+def test_cli_synth_generator_version(tmp_path):
+    """--generator 1 reproduces pools and evaluation sets made before version 2; an unknown version is exit 2."""
+    runner = CliRunner()
+    result = runner.invoke(app, ["data", "synth", "--out", str(tmp_path / "v1"), "--n", "1", "--seed", "5",
+                                 "--workers", "1", "--generator", "1"])
+    assert result.exit_code == 0, result.output
+    manifest = read_manifest(tmp_path / "v1")
+    assert manifest.generator["version"] == 1
+    assert read_sample(tmp_path / "v1", 0, manifest).params["generator"]["version"] == 1
+    result = runner.invoke(app, ["data", "synth", "--out", str(tmp_path / "v9"), "--n", "1", "--generator", "9"])
+    assert result.exit_code == 2 and "unknown synthetic generator version 9" in result.output
+    assert not (tmp_path / "v9").exists()
+
+
 def test_cli_show_reports_damage_and_missing_data(reference, tmp_path):
     import shutil
 

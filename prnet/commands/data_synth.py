@@ -26,6 +26,10 @@ def synth_command(
     expression_rate: float = typer.Option(0.7, "--expression-rate", min=0.0, max=1.0, help="Non-neutral faces."),
     clean: bool = typer.Option(False, "--clean", help="No degradations (blur, noise, JPEG, colour jitter)."),
     repair: bool = typer.Option(False, "--repair", help="Regenerate damaged samples found while resuming."),
+    generator: int | None = typer.Option(
+        None, "--generator", min=1,
+        help="Generator version (default: the newest for a new pool, the pool's own when resuming; 1 reproduces "
+             "pools and evaluation sets made before version 2)."),
 ) -> None:
     """Render synthetic faces at 300W-LP-like poses with their position maps, landmarks and parameters."""
     from rich.console import Console
@@ -37,7 +41,11 @@ def synth_command(
     from prnet.io import PrnetInputError
 
     console = Console(soft_wrap=True)
-    config = SynthConfig(expression_rate=expression_rate, occlusion_rate=occlusion_rate, degrade=not clean)
+    try:
+        config = SynthConfig(expression_rate=expression_rate, occlusion_rate=occlusion_rate, degrade=not clean,
+                             version=generator)
+    except ValueError as err:
+        _fail(err)
     columns = (TextColumn("synth"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
                TimeElapsedColumn(), TimeRemainingColumn())
     try:
