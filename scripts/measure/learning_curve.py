@@ -2,14 +2,19 @@
 evaluation sets never used for training (fresh synthetic faces, annotated real photos), as JSON and a PNG.
 
     python -m scripts.measure.learning_curve RUN_DIR --data synth=DIR --data photos=DIR [--out docs/curve.png]
-        [--limit 200] [--also CKPT ...] [--mark 96000="new pool (seed 203)"]
+        [--limit 200] [--also CKPT ...] [--mark 96000="new pool (seed 203)"] [--offset 200000]
+        [--prior docs/default_model_curve.json] [--rows-out docs/default_model_curve.json]
 
 RUN_DIR is a `prnet train --out` directory (checkpoints/step_*.pt, metrics.jsonl). Each checkpoint is evaluated
 with `prnet eval`'s own code (prnet.evaluate.evaluate: the GT crop for project-format data, the detector +
 refine crop for photos, as `prnet predict` runs) in eval mode, exactly as it would be shipped. Results are cached in
 RUN_DIR/learning_curve.json per (checkpoint, data) so that a rerun after more training only evaluates the new
 checkpoints. `--also` adds checkpoints from other runs (e.g. the continuation of this one in a later session) that
-store their own step count; faces seen = step x batch size as stored in each checkpoint.
+store their own step count; faces seen = step x batch size as stored in each checkpoint. A run started with
+`prnet train --init` from an earlier model counts from 0: `--offset` adds the faces that model had seen (its
+checkpoints' x values shift; `--also` checkpoints keep their own). `--rows-out` writes the curve's points as JSON
+and `--prior` draws such a file's points first, so a later session (whose machine no longer has the earlier
+checkpoints) extends the committed curve instead of starting a new one.
 """
 
 from __future__ import annotations
@@ -39,7 +44,8 @@ def evaluate_checkpoint(checkpoint: Path, data: Path, limit: int | None) -> dict
             "nme_2d_inner": inner.get("mean"), "faces": report["samples"]}
 
 
-def collect(run_dir: Path, datasets: dict[str, Path], limit: int | None, extra: list[Path], log=print) -> list[dict]:
+def collect(run_dir: Path, datasets: dict[str, Path], limit: int | None, extra: list[Path], log=print,
+            offset: int = 0) -> list[dict]:
     from prnet.io import write_json_atomic
 
     cache_path = run_dir / "learning_curve.json"
@@ -48,6 +54,7 @@ def collect(run_dir: Path, datasets: dict[str, Path], limit: int | None, extra: 
     rows = []
     for checkpoint in checkpoints:
         step, seen = faces_seen(checkpoint)
+        seen += offset if checkpoint not in extra else 0
         row = {"checkpoint": str(checkpoint), "step": step, "faces_seen": seen}
         for name, data in datasets.items():
             key = f"{checkpoint.resolve()}|{Path(data).resolve()}|{limit}"
@@ -103,9 +110,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None, help="PNG path (default RUN_DIR/learning_curve.png)")
     parser.add_argument("--title", default="PRNet learning curve")
     parser.add_argument("--mark", action="append", default=[], help="FACES=LABEL: a vertical line at FACES seen")
+    parser.add_argument("--offset", type=int, default=0, help="faces seen before RUN_DIR's run (its --init model)")
+    parser.add_argument("--prior", type=Path, default=None, help="earlier points (a --rows-out JSON) drawn first")
+    parser.add_argument("--rows-out", type=Path, default=None, help="write all points as JSON")
     a = parser.parse_args(argv)
     datasets = dict(item.split("=", 1) for item in a.data)
-    rows = collect(a.run_dir, {k: Path(v) for k, v in datasets.items()}, a.limit, a.also)
+    rows = collect(a.run_dir, {k: Path(v) for k, v in datasets.items()}, a.limit, a.also, offset=a.offset)
+    if a.prior is not None:
+        prior = json.loads(a.prior.read_text())["rows"]
+        rows = sorted([r for r in prior if r["faces_seen"] < min((r["faces_seen"] for r in rows), default=1 << 62)]
+                      + rows, key=lambda r: r["faces_seen"])
+    if a.rows_out is not None:
+        from prnet.io import write_json_atomic
+
+        write_json_atomic(a.rows_out, {"datasets": datasets, "offset": a.offset, "rows": rows})
     marks = {int(k): v for k, v in (item.split("=", 1) for item in a.mark)}
     plot(rows, list(datasets), a.out or a.run_dir / "learning_curve.png", a.title, marks)
     print(f"wrote {a.out or a.run_dir / 'learning_curve.png'}")
