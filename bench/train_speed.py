@@ -32,8 +32,8 @@ def step_times(model_name: str, size: int, precision: str, layout: str, batch: i
 
     import torch
 
-    from prnet.losses import weighted_mse
     from prnet.model import create_model
+    from prnet.train.losses import weighted_mse
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)

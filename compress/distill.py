@@ -1,6 +1,6 @@
 """Recovery fine-tuning: a compressed student learns to reproduce the FP32 teacher's position maps.
 
-Loss: the training loss (`prnet.losses.weighted_mse`: squared error weighted per UV pixel by the layout's
+Loss: the training loss (`prnet.train.losses.weighted_mse`: squared error weighted per UV pixel by the layout's
 `weight_mask`, 16 landmarks / 4 eyes-nose-mouth / 3 face / 0 elsewhere, in units of the output scale) against
 the teacher's maps instead of -- or besides -- the ground truth. `gt_weight > 0` adds the same loss against the ground-truth maps.
 
@@ -22,7 +22,7 @@ from torch import nn
 
 from prnet.compress.data import Batch
 from prnet.io import PrnetInputError
-from prnet.losses import weighted_mse
+from prnet.train.losses import weighted_mse
 
 
 @dataclass
@@ -52,7 +52,7 @@ class Pixels(nn.Module):
 
 
 def weighted_map_loss(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, scale: float) -> torch.Tensor:
-    """The training loss (prnet.losses.weighted_mse) on maps in pixels / `scale`; (B, 3, S, S), weight (S, S)."""
+    """The training loss (prnet.train.losses.weighted_mse) on maps in pixels / `scale`; (B, 3, S, S), weight (S, S)."""
     return weighted_mse(pred / scale, target / scale, weight)
 
 

@@ -15,8 +15,8 @@ from torch import nn
 
 from prnet.compress.data import Batch
 from prnet.layout import UVLayout
-from prnet.losses import landmarks_from_maps
 from prnet.metrics import nme_68
+from prnet.train.losses import landmarks_from_maps
 
 MapsFn = Callable[[np.ndarray], np.ndarray]
 

@@ -78,7 +78,7 @@ class ToyData:
 
 def train_teacher(model, data, layout, device, seconds: float, batch_size: int, lr: float, log) -> dict:
     from prnet.compress.data import random_batches
-    from prnet.losses import weighted_mse
+    from prnet.train.losses import weighted_mse
 
     model.to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)

@@ -15,7 +15,7 @@ Annotated photos (prnet.data.ibug; format "photos"): the annotations are 2D, so 
 default: yuface, the detection that overlaps the GT landmark box most, then, with `refine`, the crop from the
 first pass's landmarks, exactly as `prnet predict` does) or from the GT landmarks (`crop="gt"`: PRNet's
 evaluation crop, 1.6 x the landmark box). Faces the detector misses are listed in `not_detected` and left out
-of the means (`faces_total` counts them). Yaw is estimated from the 2D GT (prnet.pose.head_pose_2d).
+of the means (`faces_total` counts them). Yaw is estimated from the 2D GT (prnet.predict.pose.head_pose_2d).
 
 The 51 inner points (iBUG 17..67, no jaw) are reported beside the 68 (`nme_2d_inner`), normalized by the same
 68-point GT box (prnet.metrics.nme_inner_51).
@@ -150,12 +150,12 @@ def iter_photo_dataset(root: Path, runner: Runner, limit: int | None, crop: str 
                        not_detected: list | None = None, unannotated: list | None = None) -> Iterator[EvalItem]:
     """Annotated photos (prnet.data.ibug): per face the crop (module docstring) at the runner's input size and
     the GT in that crop's frame. Faces the detector misses go to `not_detected` ({"name", "image"})."""
-    from prnet.crop import box_from_landmarks, crop_matrix, transform_points
     from prnet.data.aflw2000 import AFLW_BOX_SCALE
     from prnet.data.ibug import list_annotated_faces
-    from prnet.detect import detect_faces
+    from prnet.geometry.crop import box_from_landmarks, crop_matrix, transform_points
     from prnet.io import read_image_rgb
-    from prnet.predict import check_image, crop_image, reconstruct_faces, refined_box
+    from prnet.predict.detect import detect_faces
+    from prnet.predict.pipeline import check_image, crop_image, reconstruct_faces, refined_box
 
     if crop not in PHOTO_CROPS:
         raise PrnetInputError(f"crop {crop!r}: choose one of {', '.join(PHOTO_CROPS)}")
@@ -203,8 +203,8 @@ def evaluate(
 ) -> tuple[dict, dict]:
     """Run `runner` over the dataset at `data`; returns (report, per-sample arrays). `crop` and `refine` apply
     to annotated photos only (module docstring)."""
-    from prnet.predict import mean_shape_landmarks, read_posmap
-    from prnet.pose import head_pose, head_pose_2d
+    from prnet.predict.pipeline import mean_shape_landmarks, read_posmap
+    from prnet.predict.pose import head_pose, head_pose_2d
 
     data = Path(data)
     fmt = dataset_format(data)

@@ -5,7 +5,7 @@ comes from `time_interleaved`, so rows are comparable side by side on a noisy sh
 warmed up, the timed calls are spread over rounds in which all calls run one after another, and the starting
 call rotates each round, so slow drift (thermal, other processes) spreads over all of them instead of biasing
 the ones timed last. Reports give medians and percentiles of single calls, never means of everything.
-Training-throughput and stage timers (prnet.train, the quickstart stages) are not latency timers and do not
+Training-throughput and stage timers (prnet.train.loop, the quickstart stages) are not latency timers and do not
 use it.
 """
 

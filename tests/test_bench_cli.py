@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from tests.bench_fixtures import tiny_checkpoint, validation, write_dataset
 from prnet.export.parity import Tolerance, check_deviation, rounding_tolerance
-from prnet.commands.bench import bench_command
+from prnet.cli.commands.bench import bench_command
 
 FAST = ["--threads", "1", "--batch", "2", "--iters", "2", "--rounds", "1", "--warmup", "0"]
 

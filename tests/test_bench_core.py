@@ -145,9 +145,9 @@ def test_unavailable_reason_names_the_missing_module():
 def test_built_in_synthetic_set_is_in_the_layout_of_a_smaller_model():
     """A 128 px model (the shipped default) must be benchmarkable on the built-in faces: they are rendered at the
     mesh layout's size and resampled, so their maps are in the layout the model was trained on (same id)."""
-    from prnet.augment import resize_layout
     from prnet.bench.data import synthetic_set
     from prnet.data.synth.render import load_assets
+    from prnet.train.augment import resize_layout
 
     native = load_assets().layout
     small = synthetic_set(2, seed=7, size=128)

@@ -13,7 +13,7 @@ from prnet.compress import svd
 from tests.compress_fixtures import awake_model, checkpoint_for
 from prnet.export.deploy import to_deployment
 from prnet.export.parity import check_parity, rounding_tolerance
-from prnet.commands.compress import compress_command
+from prnet.cli.commands.compress import compress_command
 from prnet.data.dataset import PositionMapDataset
 from tests.train_fixtures import make_dataset
 

@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from prnet.cli import app
-from prnet.crop import box_from_landmarks
 from prnet.data.ibug import list_annotated_faces, read_ljson, read_pts, write_pts
 from prnet.evaluate import dataset_format, evaluate
+from prnet.geometry.crop import box_from_landmarks
 from prnet.io import PrnetInputError
 from prnet.layout import UVLayout
 from prnet.metrics import landmark_box_size, nme_68
@@ -47,7 +47,7 @@ class PointOracle:
     offset in crop pixels, at the landmark pixels of a disk layout whose landmark UVs are whole pixels."""
 
     def __init__(self, gt_image_xy, size=128, offset=(0.0, 0.0)):
-        from prnet.crop import crop_matrix, transform_points
+        from prnet.geometry.crop import crop_matrix, transform_points
 
         base = disk_layout(size)
         self.layout = UVLayout("oracle-disk", size, np.round(base.landmark_uv), base.face_mask, base.weight_mask,
@@ -149,9 +149,9 @@ def test_gt_crop_known_answer_128px(tmp_path, rendered):
 def test_detector_crop_matches_predict_and_reports_missed_faces(tmp_path, rendered):
     """Detector + refine on the rendered face equals `prnet predict`'s pipeline measured in the image frame; a
     blank photo with an annotation is listed as not detected (not dropped silently); a 32 px model works."""
-    from prnet.detect import detect_faces
     from prnet.evaluate import matching_detection
-    from prnet.predict import reconstruct_faces
+    from prnet.predict.detect import detect_faces
+    from prnet.predict.pipeline import reconstruct_faces
 
     image, points, yaw = rendered
     folder = write_face(tmp_path / "photos", "face", image, points, ext=".jpg", annotation="ljson")
@@ -182,8 +182,8 @@ def test_inner_51_on_prnet_dataset(tmp_path):
 
 
 def test_head_pose_2d_recovers_angles():
-    from prnet.pose import head_pose_2d, rotation_from_angles
-    from prnet.predict import mean_shape_landmarks
+    from prnet.predict.pipeline import mean_shape_landmarks
+    from prnet.predict.pose import head_pose_2d, rotation_from_angles
 
     reference = mean_shape_landmarks()
     for yaw, pitch, roll in ((40, 10, -5), (-70, -20, 15), (0, 30, 0)):

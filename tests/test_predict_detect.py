@@ -4,8 +4,8 @@ the crop from the detector box must be close to PRNet's ground-truth crop from t
 import numpy as np
 import pytest
 
-from prnet.crop import box_from_landmarks
-from prnet.detect import detect_faces
+from prnet.geometry.crop import box_from_landmarks
+from prnet.predict.detect import detect_faces
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def test_predict_folder_with_the_detector(synthetic_faces, tmp_path):
 
     import cv2
 
-    from prnet.predict_io import PredictOptions, predict_paths
+    from prnet.predict.io import PredictOptions, predict_paths
     from tests.predict_fixtures import tiny_runner
 
     folder = tmp_path / "in"

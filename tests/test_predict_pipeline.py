@@ -4,12 +4,12 @@ shapes and pose with a real (random) PRNet, mesh rendering."""
 import numpy as np
 import pytest
 
-from prnet.crop import crop_matrix, similarity_scale, warp_image
-from prnet.detect import Face, detect_faces, parse_bbox
+from prnet.geometry.crop import crop_matrix, similarity_scale, warp_image
 from prnet.geometry.posmap import bilinear_sample
-from prnet.draw import draw_dense, draw_landmarks, render_mesh
 from prnet.io import PrnetInputError
-from prnet.predict import check_image, crop_image, mean_shape_landmarks, reconstruct_faces, uncrop_posmap
+from prnet.predict.detect import Face, detect_faces, parse_bbox
+from prnet.predict.draw import draw_dense, draw_landmarks, render_mesh
+from prnet.predict.pipeline import check_image, crop_image, mean_shape_landmarks, reconstruct_faces, uncrop_posmap
 from tests.predict_fixtures import BlobOracle, tiny_runner
 
 BOXES = [((320.0, 240.0), 120.0), ((300.5, 200.25), 37.0), ((350.0, 260.0), 400.0), ((200.0, 300.0), 64.0)]
@@ -116,7 +116,7 @@ def test_render_mesh_zbuffer_and_drawings():
 
 
 def test_vertex_colors_bilinear_and_many_points():
-    from prnet.predict import vertex_colors
+    from prnet.predict.pipeline import vertex_colors
 
     image = np.zeros((50, 60, 3), np.uint8)
     image[..., 0] = np.arange(60)[None, :] * 4  # red grows with x
@@ -129,7 +129,7 @@ def test_vertex_colors_bilinear_and_many_points():
 
 
 def test_obj_text_known_output():
-    from prnet.predict_io import obj_text
+    from prnet.predict.io import obj_text
 
     vertices = np.array([[1.0, 2.0, 3.5], [0.0, -1.0, 0.25], [4.0, 5.0, 6.0]])
     colors = np.array([[0.1, 0.2, 0.3], [1.0, 0.0, 0.5], [0.0, 0.0, 0.0]])

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from prnet.pose import angles_from_rotation, fit_similarity, head_pose, rotation_from_angles
+from prnet.predict.pose import angles_from_rotation, fit_similarity, head_pose, rotation_from_angles
 
 
 @pytest.mark.parametrize("angles", [(0, 0, 0), (30, 0, 0), (0, 20, 0), (0, 0, -15), (-70, 15, 10), (45, -30, 25)])
@@ -52,7 +52,7 @@ def test_head_pose_signs_and_values():
 @pytest.mark.parametrize("angles", [(0, 0, 0), (50, 10, -5), (-80, -20, 15)])
 def test_head_pose_on_the_mean_shape(angles):
     """The packaged mean face, rotated and put in the image frame, gives back its angles."""
-    from prnet.predict import mean_shape_landmarks
+    from prnet.predict.pipeline import mean_shape_landmarks
 
     ref = mean_shape_landmarks()
     pose = head_pose(image_points(ref, *angles, scale=1.7), ref)

@@ -17,9 +17,9 @@ import pytest
 from typer.testing import CliRunner
 
 from prnet.cli import app
+from prnet.cli.quickstart.run import EXPORT_FORMATS, STAGES
 from prnet.export.formats import TOLERANCES_PX
 from prnet.export.parity import check_deviation, pixel_budget
-from prnet.quickstart import EXPORT_FORMATS, STAGES
 
 
 @pytest.mark.slow

@@ -15,15 +15,16 @@ from rich.console import Console
 from tests.train_fixtures import make_dataset, tiny_layout
 from typer.testing import CliRunner
 
-from prnet import quickstart, quickstart_stages
 from prnet.cli import app
+from prnet.cli.quickstart import run as quickstart
+from prnet.cli.quickstart import stages as quickstart_stages
 from prnet.io import PrnetInputError
 
 torch.set_num_threads(1)
 
 
 def quiet_display():
-    from prnet.quickstart_display import Display
+    from prnet.cli.quickstart.display import Display
 
     return Display(Console(file=io.StringIO(), width=120))
 
@@ -174,9 +175,9 @@ def test_budgets_shrink_when_earlier_stages_overran():
 
 
 def test_resized_samples_keep_maps_and_landmarks_consistent(tmp_path):
-    from prnet.augment import resize_layout
     from prnet.data.dataset import PositionMapDataset
     from prnet.geometry.posmap import landmarks_from_posmap
+    from prnet.train.augment import resize_layout
 
     layout = tiny_layout(32)
     source = PositionMapDataset(make_dataset(tmp_path / "data", n=2, size=32, layout=layout))
@@ -191,7 +192,7 @@ def test_resized_samples_keep_maps_and_landmarks_consistent(tmp_path):
 
 
 def test_finetuning_continues_from_the_start_model(tmp_path):
-    """The start checkpoint seeds a step-0 run of prnet.train: it trains the given number of steps from those
+    """The start checkpoint seeds a step-0 run of prnet.train.loop: it trains the given number of steps from those
     weights (not from a fresh init), in two resumed segments, reports validation NME before and after and
     leaves best.pt only."""
     from prnet.checkpoint import load_model, save_checkpoint
@@ -238,7 +239,7 @@ def test_finetuning_rejects_a_model_in_another_layout(tmp_path):
 def test_keep_best_checkpoint_survives_a_segment_that_did_not_improve(tmp_path):
     # A resumed second segment that does not beat the first leaves best.pt from the first segment and
     # last_checkpoint = its own final step: best.pt must be kept and chosen, never a deleted step file.
-    from prnet.quickstart_stages import keep_best_checkpoint
+    from prnet.cli.quickstart.stages import keep_best_checkpoint
 
     for name in ("best.pt", "step_0000050.pt", "step_0000107.pt"):
         (tmp_path / name).write_bytes(b"x")

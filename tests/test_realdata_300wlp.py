@@ -9,11 +9,11 @@ import pytest
 
 from tests import realdata_fixtures as fx
 from tests.realdata_fixtures import bfm_files  # noqa: F401 (a pytest fixture, shared)
-from prnet.crop import crop_matrix, transform_points
 from prnet.data.bfm import load_bfm, load_bfm_uv
 from prnet.data.bfm_layout import bfm_tutte_layout, bfm_uv_layout, eyes_nose_mouth_distance, make_layout
 from prnet.data.format import read_layout, read_manifest, read_sample
 from prnet.data.w300lp import CropConfig, convert_300wlp, convert_sample, find_pairs, read_fit
+from prnet.geometry.crop import crop_matrix, transform_points
 from prnet.io import PrnetInputError
 from prnet.layout import WEIGHT_EYES_NOSE_MOUTH, WEIGHT_FACE, WEIGHT_LANDMARK
 

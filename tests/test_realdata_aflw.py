@@ -7,10 +7,10 @@ import pytest
 import scipy.io
 
 from tests import realdata_fixtures as fx
-from prnet.crop import crop_matrix, inverse_similarity, transform_points
 from prnet.data.aflw2000 import AFLW_BOX_SCALE, ground_truth_posmap, iter_aflw2000, list_aflw2000, record_vertices
 from prnet.data.bfm import load_bfm, load_bfm_uv
 from prnet.data.bfm_layout import bfm_uv_layout
+from prnet.geometry.crop import crop_matrix, inverse_similarity, transform_points
 from prnet.io import PrnetInputError
 
 POSE = [0.1, -0.4, 0.05, 70.0, 60.0, 40.0, 0.002]

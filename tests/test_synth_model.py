@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from prnet.crop import box_from_landmarks
 from prnet.data.synth.render import SynthConfig, load_assets, render_sample
 from prnet.data.synth.shape import MIRROR_68, sample_shape_params
+from prnet.geometry.crop import box_from_landmarks
 from prnet.geometry.posmap import landmarks_from_posmap
 
 
@@ -127,7 +127,7 @@ def test_compiled_kernels_match_their_numpy_oracles(assets):
 
 def test_recorded_camera_reproduces_the_landmarks(assets):
     """params record enough to rebuild the geometry: shape -> camera -> crop frame lands on the map's landmarks."""
-    from prnet.crop import transform_points
+    from prnet.geometry.crop import transform_points
 
     model, ids = assets.model, assets.mesh.landmark_ids
     for index in (0, 5):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from prnet.augment import AugmentConfig, augment_sample, crop_similarity, resize_layout, transform_points
-from prnet.losses import landmarks_from_maps, weighted_mse
+from prnet.train.augment import AugmentConfig, augment_sample, crop_similarity, resize_layout, transform_points
+from prnet.train.losses import landmarks_from_maps, weighted_mse
 from tests.train_fixtures import make_sample, tiny_layout
 
 

@@ -15,8 +15,8 @@ import torch
 from prnet.checkpoint import load_checkpoint, load_model
 from prnet.data.format import Manifest, create_dataset, write_sample
 from prnet.io import PrnetInputError
-from prnet.train import TrainingDiverged, read_metrics, resume_config, train
-from prnet.train_config import make_config
+from prnet.train.config import make_config
+from prnet.train.loop import TrainingDiverged, read_metrics, resume_config, train
 from tests.train_fixtures import make_dataset, make_sample, tiny_layout
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,7 +59,7 @@ def test_resume_after_sigkill_gives_the_same_curve(tmp_path, data):
     train(make_config("cpu-tiny", out_dir=str(tmp_path / "straight"), **settings))
 
     killed = tmp_path / "killed"
-    code = ("import json, sys; from prnet.train import train; from prnet.train_config import make_config; "
+    code = ("import json, sys; from prnet.train.loop import train; from prnet.train.config import make_config; "
             "train(make_config('cpu-tiny', **json.loads(sys.argv[1])))")
     proc = subprocess.Popen(
         [sys.executable, "-c", code, json.dumps({**settings, "out_dir": str(killed)})], cwd=REPO,
@@ -83,7 +83,7 @@ def test_resume_after_sigkill_gives_the_same_curve(tmp_path, data):
 def test_ddp_two_cpu_processes_agree(tmp_path, data):
     script = tmp_path / "ddp_train.py"
     script.write_text(
-        "import json, sys\nfrom prnet.train import train\nfrom prnet.train_config import make_config\n"
+        "import json, sys\nfrom prnet.train.loop import train\nfrom prnet.train.config import make_config\n"
         "train(make_config('cpu-tiny', **json.loads(sys.argv[1])))\n")
     settings = dict(data=str(data), out_dir=str(tmp_path / "ddp"), max_steps=6, save_every=3, eval_every=3,
                     batch_size=8, val_fraction=0.2, **TINY)

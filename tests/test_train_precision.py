@@ -9,8 +9,8 @@ import torch
 from prnet.hardware import cpu_has_native_bf16, parse_cpuinfo
 from prnet.io import PrnetInputError
 from prnet.model import create_model
-from prnet.train import pick_precision
-from prnet.train_config import make_config
+from prnet.train.config import make_config
+from prnet.train.loop import pick_precision
 
 ZEN3 = "vendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 1\nmodel name\t: AMD EPYC 7B13\nflags\t\t: fpu avx2 fma\n\n"
 XEON = ("vendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 207\nmodel name\t: Intel(R) Xeon(R) Processor\n"
@@ -25,7 +25,7 @@ def test_parse_cpuinfo_reads_the_first_processor():
 
 @pytest.mark.parametrize("native", [True, False])
 def test_auto_precision_on_cpu_follows_native_bf16(monkeypatch, native):
-    monkeypatch.setattr("prnet.train.cpu_has_native_bf16", lambda: native)
+    monkeypatch.setattr("prnet.train.loop.cpu_has_native_bf16", lambda: native)
     cpu = torch.device("cpu")
     assert pick_precision(make_config("cpu-tiny"), cpu) == ("bf16" if native else "fp32")
     assert pick_precision(make_config("cpu-tiny", precision="fp32"), cpu) == "fp32"

@@ -8,7 +8,7 @@ Exp_Para) from which the dense ground-truth mesh follows with the BFM (`record_v
 
 The crop is PRNet's evaluation crop from the ground-truth landmarks (its api.process with keypoints): a square
 centred on the bounding box of pt3d_68's x, y with side AFLW_BOX_SCALE (1.6) x the mean of the box width and
-height, mapped onto the SxS input with `prnet.crop.crop_matrix`. Typical use (prnet eval):
+height, mapped onto the SxS input with `prnet.geometry.crop.crop_matrix`. Typical use (prnet eval):
 
     for record in iter_aflw2000(root):
         crop = record.crop_image(256)                        # (256, 256, 3) uint8 network input
@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
-from prnet.crop import box_from_landmarks, crop_matrix, transform_points, warp_image
 from prnet.data.bfm import BFMModel, parse_pose, pose_to_image
 from prnet.data.matfile import load_mat, require
 from prnet.data.w300lp import Fit3DDFA, list_images, read_fit
+from prnet.geometry.crop import box_from_landmarks, crop_matrix, transform_points, warp_image
 from prnet.io import PrnetInputError, read_image_rgb
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ class AFLWRecord:
     image: np.ndarray  # (H, W, 3) uint8 RGB, the original image
     landmarks_3d: np.ndarray  # (68, 3) float64, image frame (pt3d_68 transposed)
     pose: np.ndarray  # (7,) float64 pitch, yaw, roll (radians), tx, ty, tz, scale
-    crop: np.ndarray  # (2, 3) float64, image -> crop frame (prnet.crop convention)
+    crop: np.ndarray  # (2, 3) float64, image -> crop frame (prnet.geometry.crop convention)
     crop_size: int  # the S the crop matrix maps onto
     fit: Fit3DDFA | None  # Shape_Para/Exp_Para/Pose_Para when the .mat has them (for dense ground truth)
 

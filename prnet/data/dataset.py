@@ -1,7 +1,7 @@
 """Datasets for training: a directory in the project's format (prnet.data.format) as a map-style dataset.
 
 Items are `prnet.data.format.Sample` (uint8 image, float32 posmap in pixels, landmarks, params);
-augmentation and tensor conversion belong to the trainer (prnet.train / prnet.augment).
+augmentation and tensor conversion belong to the trainer (prnet.train.loop / prnet.train.augment).
 """
 
 from __future__ import annotations

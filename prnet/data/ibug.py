@@ -8,7 +8,7 @@ image copy per face, e.g. `image_003_1.jpg` + `image_003_1.pts`). Every annotati
 any image: a .pts/.ljson that is unreadable or holds other than 68 points, or whose image is missing, is a
 PrnetInputError naming the file (exit 2 in the CLI). Images without an annotation are counted, not used.
 Points are returned 0-based (x, y) in image pixels with pixel centres at integers (the project's convention,
-prnet.crop), i.e. a .pts coordinate minus 1, like menpo's own importer.
+prnet.geometry.crop), i.e. a .pts coordinate minus 1, like menpo's own importer.
 """
 
 from __future__ import annotations

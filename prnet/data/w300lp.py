@@ -12,7 +12,7 @@ tz, scale), Shape_Para (199 x 1), Exp_Para (29 x 1), pt2d. Per sample (see `conv
 4. vertices into the crop frame (z scaled with the crop like x and y), z shifted so its minimum is 0;
 5. rasterized into the UV layout (prnet.geometry.posmap.UVSampler); landmarks are the 68 kpt_ind vertices.
 Differences from face3d, deliberately: the box uses the exact (not int-truncated) landmark coordinates, and
-the crop is this project's `prnet.crop.crop_matrix` (box -> [-0.5, S-0.5) pixel edges) so the training crops
+the crop is this project's `prnet.geometry.crop.crop_matrix` (box -> [-0.5, S-0.5) pixel edges) so the training crops
 match `prnet predict`/`prnet eval` exactly.
 """
 
@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from prnet.crop import LANDMARK_BOX_SCALE, box_from_landmarks, crop_matrix, transform_points, warp_image
 from prnet.data.bfm import BFMModel, parse_pose, pose_to_image
 from prnet.data.matfile import load_mat, require
+from prnet.geometry.crop import LANDMARK_BOX_SCALE, box_from_landmarks, crop_matrix, transform_points, warp_image
 from prnet.io import PrnetInputError, existing_dir
 
 if TYPE_CHECKING:

@@ -38,8 +38,8 @@ def check(name: str, fn) -> None:
 
 def run_train(out: Path, **overrides) -> dict:
     from prnet.checkpoint import load_model
-    from prnet.train import read_metrics, train
-    from prnet.train_config import make_config
+    from prnet.train.config import make_config
+    from prnet.train.loop import read_metrics, train
 
     result = train(make_config("cpu-tiny", out_dir=str(out), **{**TINY, **overrides}))
     metrics = read_metrics(out)
@@ -93,7 +93,7 @@ def main() -> None:
 
     def torchrun_nccl():
         settings = {**TINY, "data": str(data), "out_dir": str(out / "ddp"), "precision": "bf16"}
-        code = ("import json, sys; from prnet.train import train; from prnet.train_config import make_config; "
+        code = ("import json, sys; from prnet.train.loop import train; from prnet.train.config import make_config; "
                 "train(make_config('cpu-tiny', **json.loads(sys.argv[1])))")
         script = out / "ddp_train.py"
         script.write_text(code.replace("; ", "\n"))
@@ -107,7 +107,7 @@ def main() -> None:
         return "nccl process group + DistributedDataParallel, 12 steps"
 
     def resume_cuda():
-        from prnet.train import resume_config, train
+        from prnet.train.loop import resume_config, train
 
         run_train(out / "resume", data=str(data), max_steps=6, precision="bf16")
         config, ckpt = resume_config("auto", None, {"out_dir": str(out / "resume"), "max_steps": 12})
@@ -131,8 +131,8 @@ def throughput() -> str:
     """Images/s of full-PRNet (256 px) training steps on device-resident random data: the model's own speed."""
     import torch
 
-    from prnet.losses import weighted_mse
     from prnet.model import create_model
+    from prnet.train.losses import weighted_mse
 
     results = []
     for precision, use_compile in (("fp32", False), ("bf16", False), ("bf16", True)):
@@ -170,14 +170,14 @@ def full_on_synth(out: Path, seconds: float, workers: int) -> str:
     """The `full` preset on on-the-fly synthetic faces for `seconds`: data-loader-bound img/s and val NME."""
     settings = dict(data="synth", out_dir=str(out), num_workers=workers, eval_every=250, save_every=250,
                     log_every=25, synth_val_samples=64, progress=False)
-    code = ("import json, sys; from prnet.train import train; from prnet.train_config import make_config; "
+    code = ("import json, sys; from prnet.train.loop import train; from prnet.train.config import make_config; "
             "train(make_config('full', **json.loads(sys.argv[1])))")
     try:
         subprocess.run([sys.executable, "-c", code, json.dumps(settings)], env=ENV, timeout=seconds,
                        capture_output=True, text=True)
     except subprocess.TimeoutExpired:
         pass  # the time budget is the point: read what was logged
-    from prnet.train import read_metrics
+    from prnet.train.loop import read_metrics
 
     metrics = read_metrics(out)
     speeds = [r["images_per_s"] for r in metrics if "images_per_s" in r][1:]

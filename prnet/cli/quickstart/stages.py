@@ -1,4 +1,4 @@
-"""The stages of `prnet quickstart` (prnet/quickstart.py runs them): each `stage_<name>(run, result, display)`
+"""The stages of `prnet quickstart` (prnet/cli/quickstart/run.py runs them): each `stage_<name>(run, result, display)`
 does its work within `result.budget_s` where it can, records artifacts and numbers on `result`, hands what later
 stages need on through `run`, and raises on failure (the runner records it and carries on).
 
@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from prnet.cli.quickstart.run import QuickstartConfig, QuickstartRun, StageResult
 from prnet.io import PrnetInputError
-from prnet.quickstart import QuickstartConfig, QuickstartRun, StageResult
 
 
 # --- stage 1: data --------------------------------------------------------------------------------------
@@ -53,9 +53,9 @@ def train_config_for(run: QuickstartRun, start) -> Any:
     """The TrainConfig: fine-tuning `start` (a LoadedModel) at a low constant lr, or the scratch preset.
 
     Data loads in this process (num_workers=0): a forked DataLoader worker calling cv2.setNumThreads(1) (as
-    prnet.train_data's workers do) hangs forever once this process has used OpenCV's thread pool, which the
+    prnet.train.data's workers do) hangs forever once this process has used OpenCV's thread pool, which the
     data stage and the validation pass before fine-tuning do."""
-    from prnet.train_config import make_config as make_train_config
+    from prnet.train.config import make_config as make_train_config
 
     config = run.config
     common = dict(data=str(run.dataset), out_dir=str(run.path("train")), val_fraction=config.val_fraction,
@@ -70,12 +70,12 @@ def train_config_for(run: QuickstartRun, start) -> Any:
 
 
 def finetune_seed_checkpoint(path: Path, start, train_config, layout) -> Path:
-    """A step-0 checkpoint of the start model that `prnet.train.train(resume=...)` continues from: fine-tuning
+    """A step-0 checkpoint of the start model that `prnet.train.loop.train(resume=...)` continues from: fine-tuning
     through the trainer's own resume path (fresh optimizer, step 0), so the loop, logs and checkpoints are its."""
     import torch
 
     from prnet.checkpoint import save_checkpoint
-    from prnet.train import rng_states
+    from prnet.train.loop import rng_states
 
     model = start.model.float().train()
     optimizer = torch.optim.Adam(model.parameters(), lr=train_config.lr)
@@ -91,10 +91,10 @@ def validation_nme(model, run: QuickstartRun, train_config, layout) -> float:
 
     import torch
 
-    from prnet.augment import AugmentConfig
     from prnet.data.dataset import train_val_datasets
-    from prnet.train import evaluate
-    from prnet.train_data import TrainingItems
+    from prnet.train.augment import AugmentConfig
+    from prnet.train.data import TrainingItems
+    from prnet.train.loop import evaluate
 
     _, val = train_val_datasets(run.dataset, train_config.val_fraction, train_config.split_seed)
     if val is None:
@@ -117,10 +117,10 @@ def keep_best_checkpoint(checkpoints: Path, last: Path | None) -> Path:
 
 
 def stage_train(run: QuickstartRun, result: StageResult, display) -> None:
-    from prnet.augment import resize_layout
     from prnet.checkpoint import load_model
     from prnet.data.format import read_layout
-    from prnet.train import train
+    from prnet.train.augment import resize_layout
+    from prnet.train.loop import train
 
     tick, config = time.perf_counter(), run.config
     start = load_model(run.start_model) if run.start_model is not None else None
@@ -184,7 +184,7 @@ class ResizedSamples:
         return len(self.source)
 
     def __getitem__(self, i: int):
-        from prnet.augment import AugmentConfig, augment_sample
+        from prnet.train.augment import AugmentConfig, augment_sample
 
         sample = self.source[i]
         if sample.image.shape[0] == self.size:

@@ -9,7 +9,7 @@ Box conventions (documented in the README):
   side = LANDMARK_BOX_SCALE (1.5) x the mean of its width and height (PRNet's generate_posmap_300WLP). PRNet's
   evaluation with ground-truth landmarks (its api.process) uses 1.6 instead: prnet.data.aflw2000 passes that.
 - from a face detector box: centre shifted down by DETECTION_SHIFT x the box size, side = DETECTION_BOX_SCALE x
-  the box size (PRNet's demo uses 0.14 and 1.58 for dlib boxes; detectors differ, see prnet.detect).
+  the box size (PRNet's demo uses 0.14 and 1.58 for dlib boxes; detectors differ, see prnet.predict.detect).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`prnet quickstart`: thin CLI over prnet.quickstart.run_quickstart (heavy imports inside the function)."""
+"""`prnet quickstart`: thin CLI over prnet.cli.quickstart.run.run_quickstart (heavy imports inside the function)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def quickstart_command(
 
     console = Console(soft_wrap=True)
     try:
-        from prnet.quickstart import make_config, run_quickstart
+        from prnet.cli.quickstart.run import make_config, run_quickstart
 
         skipped = tuple(s.strip() for item in skip for s in item.split(",") if s.strip())
         config = make_config(fast, out=out, skip=skipped, model=model, seed=seed, threads=threads)

@@ -1,4 +1,4 @@
-"""`prnet train`: thin CLI over prnet.train.train (heavy imports stay inside the function)."""
+"""`prnet train`: thin CLI over prnet.train.loop.train (heavy imports stay inside the function)."""
 
 from __future__ import annotations
 
@@ -36,9 +36,9 @@ def train_command(
 
     console = Console(stderr=True)
     try:
-        from prnet.augment import AugmentConfig
-        from prnet.train import TrainingDiverged, resume_config, train
-        from prnet.train_config import make_config, parse_assignments
+        from prnet.train.augment import AugmentConfig
+        from prnet.train.config import make_config, parse_assignments
+        from prnet.train.loop import TrainingDiverged, resume_config, train
 
         overrides = dict(data=data, out_dir=str(out) if out else None, init_from=init, model=model, input_size=input_size,
                          batch_size=batch_size, max_steps=steps, lr=lr, device=device, precision=precision,

@@ -88,12 +88,12 @@ def run(model: Path, data: Path, out: Path, config, val_fraction: float, seed: i
     """Load the checkpoint and the data, fit the SVD config to the model's input size, run the pipeline."""
     from dataclasses import replace
 
-    from prnet.augment import ResizedSamples
     from prnet.checkpoint import load_model
     from prnet.compress.budget import search
     from prnet.compress.pipeline import compress_model
     from prnet.default_model import resolve_model
     from prnet.io import PrnetInputError
+    from prnet.train.augment import ResizedSamples
 
     model = resolve_model(model)
     loaded = load_model(model)
@@ -101,7 +101,7 @@ def run(model: Path, data: Path, out: Path, config, val_fraction: float, seed: i
         raise PrnetInputError(f"{model}: already compressed by `prnet compress`; pass the checkpoint it came from "
                               f"({loaded.meta.get('source') or 'see its report.json'})")
     if data is None:  # built-in synthetic faces, rendered on the fly (training seed != validation seed)
-        from prnet.train_data import synth_sources
+        from prnet.train.data import synth_sources
 
         log("no --data: calibration, fine-tuning and validation on built-in synthetic faces (rendered on the fly)")
         train, val, _ = synth_sources(seed, 100_000, config.val_count)

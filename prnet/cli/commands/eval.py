@@ -33,7 +33,7 @@ def eval_command(
 
     console = Console(stderr=True)
     try:
-        from prnet.commands.predict import open_runner, set_threads
+        from prnet.cli.commands.predict import open_runner, set_threads
         from prnet.evaluate import PHOTO_CROPS, evaluate, write_report
         from prnet.metrics import Z_ALIGNMENTS
 

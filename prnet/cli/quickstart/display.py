@@ -2,7 +2,7 @@
 stage's own messages above the bar, a status line per stage, and the summary table at the end.
 
 On a terminal the bars are live; elsewhere (CI logs, tests) only plain lines are printed. Training draws its
-own bar (prnet.train), so no live display of ours is active during that stage (rich allows one at a time).
+own bar (prnet.train.loop), so no live display of ours is active during that stage (rich allows one at a time).
 """
 
 from __future__ import annotations

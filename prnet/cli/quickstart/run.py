@@ -1,13 +1,13 @@
 """`prnet quickstart`: the whole mission on built-in defaults, in at most 15 minutes on a 2-core CPU.
 
     data      synthetic faces (seeded), OUT/data                           prnet.data.synth.generate
-    train     fine-tune the shipped default model (else cpu-small from scratch), OUT/train     prnet.train
+    train     fine-tune the shipped default model (else cpu-small from scratch), OUT/train     prnet.train.loop
     compress  INT8 and SVD + INT8 (distilled), OUT/compress/{int8,svd_int8}                  prnet.compress.pipeline
     export    ONNX, OpenVINO, Core ML, ExecuTorch (TensorRT: reported unavailable), OUT/export  prnet.export.api
     bench     every variant x runtime side by side, OUT/bench                                prnet.bench.api
     report    OUT/report.md + OUT/report.json: every artifact, its status and the numbers
 
-Each stage is a plain function `stage_<name>(run, result, display)` (prnet/quickstart_stages.py) with a time
+Each stage is a plain function `stage_<name>(run, result, display)` (prnet/cli/quickstart/stages.py) with a time
 budget (seconds). Training
 and distillation steps are sized from a measured step time so they fit their budgets on the machine at hand;
 other stages have fixed small settings and report when they overran. A failing stage is recorded (error and
@@ -166,9 +166,9 @@ def resolve_start_model(config: QuickstartConfig) -> tuple[Path | None, str]:
 # --- orchestration --------------------------------------------------------------------------------------
 def run_quickstart(config: QuickstartConfig, console=None) -> dict[str, Any]:
     """Run every stage (skipped ones recorded), write OUT/report.{md,json}; returns the report dict."""
-    from prnet import quickstart_stages
-    from prnet.quickstart_display import Display
-    from prnet.quickstart_report import build_report, write_report
+    from prnet.cli.quickstart import stages as quickstart_stages
+    from prnet.cli.quickstart.display import Display
+    from prnet.cli.quickstart.report import build_report, write_report
 
     config.validate()
     display = Display(console)

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from prnet.crop import box_from_detection
+from prnet.geometry.crop import box_from_detection
 from prnet.io import PrnetInputError
 
 YUFACE_BOX_SCALE = 1.35

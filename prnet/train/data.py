@@ -15,10 +15,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, DistributedSampler
 
-from prnet.augment import AugmentConfig, augment_sample
 from prnet.data.format import Sample
 from prnet.io import PrnetInputError
 from prnet.layout import UVLayout
+from prnet.train.augment import AugmentConfig, augment_sample
 
 
 class TrainingItems(Dataset):

@@ -3,10 +3,10 @@
     python -m prnet train --data DIR --preset cpu-small                 # one process (CPU or GPU)
     torchrun --nproc_per_node 8 -m prnet train --data DIR --preset full  # DDP, one process per GPU
 
-Every choice is a field of TrainConfig (prnet/train_config.py). A run directory holds config.json,
+Every choice is a field of TrainConfig (prnet/train/config.py). A run directory holds config.json,
 metrics.jsonl (one JSON line per log/eval), tb/ (TensorBoard) and checkpoints/ (last N step_*.pt + best.pt by
 validation 68-point NME). `--resume` restores model, optimizer, AMP scaler, step and RNG states; the data order
-follows from the step (prnet/train_data.py), so an interrupted run continues with exactly the same batches.
+follows from the step (prnet/train/data.py), so an interrupted run continues with exactly the same batches.
 """
 
 from __future__ import annotations
@@ -24,15 +24,15 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from prnet.augment import AugmentConfig, resize_layout
-from prnet.hardware import cpu_has_native_bf16, cpu_summary
 from prnet.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint, unwrap_model
+from prnet.hardware import cpu_has_native_bf16, cpu_summary
 from prnet.io import PrnetInputError, write_json_atomic
 from prnet.layout import UVLayout
-from prnet.losses import landmarks_from_maps, weighted_mse
 from prnet.model import create_model
-from prnet.train_config import TrainConfig, lr_at
-from prnet.train_data import TrainingItems, make_batch_stream
+from prnet.train.augment import AugmentConfig, resize_layout
+from prnet.train.config import TrainConfig, lr_at
+from prnet.train.data import TrainingItems, make_batch_stream
+from prnet.train.losses import landmarks_from_maps, weighted_mse
 
 
 class TrainingDiverged(RuntimeError):
@@ -101,7 +101,7 @@ def pick_precision(config: TrainConfig, device: torch.device) -> str:
 def open_sources(config: TrainConfig):
     """(train source, val source or None, layout of the maps) for --data DIR or --data synth."""
     if config.data == "synth":
-        from prnet.train_data import synth_sources
+        from prnet.train.data import synth_sources
 
         return synth_sources(config.seed, config.max_steps * config.batch_size, config.synth_val_samples)
     from prnet.data.dataset import train_val_datasets
@@ -228,7 +228,7 @@ def resume_config(resume: str | Path, preset: str | None, overrides: dict[str, A
     resume: a checkpoint path, or 'auto' for the latest step checkpoint under overrides['out_dir'].
     The run directory defaults to the one holding the checkpoint.
     """
-    from prnet.train_config import make_config
+    from prnet.train.config import make_config
 
     if str(resume) == "auto":
         path = latest_checkpoint(overrides.get("out_dir") or TrainConfig.out_dir)

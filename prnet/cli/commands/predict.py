@@ -56,8 +56,8 @@ def predict_command(
 
     console = Console(stderr=True)
     try:
-        from prnet.detect import parse_bbox
-        from prnet.predict_io import PredictOptions, predict_paths
+        from prnet.predict.detect import parse_bbox
+        from prnet.predict.io import PredictOptions, predict_paths
 
         if redetect_every < 1:
             raise PrnetInputError(f"--redetect-every must be at least 1, got {redetect_every}")

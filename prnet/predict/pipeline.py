@@ -1,7 +1,7 @@
 """Predict on your own photos and videos: faces -> PRNet crops -> any Runner -> position maps -> original image.
 
     image (H, W, 3) uint8 RGB
-      -> faces (prnet.detect: yuface, or user boxes)       -> square crop per face (centre, side)
+      -> faces (prnet.predict.detect: yuface, or user boxes)       -> square crop per face (centre, side)
       -> crop matrix M (2x3, image -> crop)                 -> crops (B, S, S, 3) float32 in [0, 1]
       -> runner(crops)                                      -> position maps (B, S, S, 3), crop pixels
       -> inverse similarity (z scaled by the same factor)   -> position maps in image pixels
@@ -9,7 +9,7 @@
 Optionally a second pass re-crops each face from its first-pass landmarks with PRNet's ground-truth crop rule
 (`refine`), so the crop matches the training crops whatever the detector.
 
-Writing files (JSON, .obj, pictures, video) lives in prnet.predict_io.
+Writing files (JSON, .obj, pictures, video) lives in prnet.predict.io.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from prnet.crop import box_from_landmarks, crop_matrix, inverse_similarity, similarity_scale, transform_points
-from prnet.detect import Face, detect_faces
+from prnet.geometry.crop import box_from_landmarks, crop_matrix, inverse_similarity, similarity_scale, transform_points
 from prnet.io import PrnetInputError
 from prnet.layout import UVLayout
+from prnet.predict.detect import Face, detect_faces
 from prnet.runner import Runner
 
 MIN_IMAGE_SIDE = 32  # smaller images cannot hold a face the detector or the model can use
@@ -40,7 +40,7 @@ class FaceFit:
     posmap: np.ndarray  # (S, S, 3) float32 position map in the image frame
     landmarks: np.ndarray  # (68, 3) float32
     vertices: np.ndarray  # (M, 3) float32 dense vertices (layout face pixels, row-major)
-    pose: dict = field(default_factory=dict)  # yaw/pitch/roll degrees (prnet.pose.head_pose)
+    pose: dict = field(default_factory=dict)  # yaw/pitch/roll degrees (prnet.predict.pose.head_pose)
 
 
 def check_image(image: np.ndarray, source: str = "image") -> np.ndarray:
@@ -58,9 +58,9 @@ def check_image(image: np.ndarray, source: str = "image") -> np.ndarray:
 def crop_image(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     """The (size, size, C) crop of `image` through `matrix`, reading only the region it needs (big photos).
 
-    Equal to prnet.crop.warp_image on the whole image up to the blur border (a 4-sigma margin is kept).
+    Equal to prnet.geometry.crop.warp_image on the whole image up to the blur border (a 4-sigma margin is kept).
     """
-    from prnet.crop import compose, warp_image
+    from prnet.geometry.crop import compose, warp_image
 
     h, w = image.shape[:2]
     inverse = inverse_similarity(matrix)
@@ -115,7 +115,7 @@ def reconstruct_faces(
 ) -> list[FaceFit]:
     """Reconstruct every face of an RGB image. `faces` from a detector (or `crop_boxes` directly, e.g. from
     tracking); `reference_landmarks` (68, 3) mean-shape landmarks enable head pose."""
-    from prnet.pose import head_pose
+    from prnet.predict.pose import head_pose
 
     if crop_boxes is None:
         faces = detect_faces(image) if faces is None else faces

@@ -1,6 +1,6 @@
 """The `prnet` command line: thin Typer commands that call plain, importable functions.
 
-Each command lives in `prnet/commands/<area>.py` and imports nothing heavy at module level, so
+Each command lives in `prnet/cli/commands/<area>.py` and imports nothing heavy at module level, so
 `prnet --help` stays fast. Commands are registered from the tables below: a group (a Typer app with
 sub-commands, e.g. `prnet export onnx`) or a single command (e.g. `prnet train`).
 """
@@ -25,25 +25,25 @@ app.add_typer(data_app, name="data")
 
 # (command name, "module:function") registered under `prnet data ...`
 DATA_COMMANDS: list[tuple[str, str]] = [
-    ("uv", "prnet.commands.data_uv:uv_command"),
-    ("300wlp", "prnet.commands.data_real:w300lp_command"),
-    ("folder", "prnet.commands.data_real:folder_command"),
-    ("bfm-layout", "prnet.commands.data_real:bfm_layout_command"),
-    ("synth", "prnet.commands.data_synth:synth_command"),
-    ("show", "prnet.commands.data_synth:show_command"),
+    ("uv", "prnet.cli.commands.data_uv:uv_command"),
+    ("300wlp", "prnet.cli.commands.data_real:w300lp_command"),
+    ("folder", "prnet.cli.commands.data_real:folder_command"),
+    ("bfm-layout", "prnet.cli.commands.data_real:bfm_layout_command"),
+    ("synth", "prnet.cli.commands.data_synth:synth_command"),
+    ("show", "prnet.cli.commands.data_synth:show_command"),
 ]
 # (command name, "module:function") registered at the top level
 COMMANDS: list[tuple[str, str]] = [
-    ("bench", "prnet.commands.bench:bench_command"),
-    ("train", "prnet.commands.train:train_command"),
-    ("compress", "prnet.commands.compress:compress_command"),
-    ("predict", "prnet.commands.predict:predict_command"),
-    ("eval", "prnet.commands.eval:eval_command"),
-    ("quickstart", "prnet.commands.quickstart:quickstart_command"),
+    ("bench", "prnet.cli.commands.bench:bench_command"),
+    ("train", "prnet.cli.commands.train:train_command"),
+    ("compress", "prnet.cli.commands.compress:compress_command"),
+    ("predict", "prnet.cli.commands.predict:predict_command"),
+    ("eval", "prnet.cli.commands.eval:eval_command"),
+    ("quickstart", "prnet.cli.commands.quickstart:quickstart_command"),
 ]
 # (group name, "module:typer_app") registered as sub-command groups
 GROUPS: list[tuple[str, str]] = [
-    ("export", "prnet.commands.export:export_app"),
+    ("export", "prnet.cli.commands.export:export_app"),
 ]
 
 
