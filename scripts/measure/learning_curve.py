@@ -45,7 +45,7 @@ def evaluate_checkpoint(checkpoint: Path, data: Path, limit: int | None) -> dict
 
 
 def collect(run_dir: Path, datasets: dict[str, Path], limit: int | None, extra: list[Path], log=print,
-            offset: int = 0) -> list[dict]:
+            offset: int = 0, stride: int = 1) -> list[dict]:
     from prnet.io import write_json_atomic
 
     cache_path = run_dir / "learning_curve.json"
@@ -54,6 +54,8 @@ def collect(run_dir: Path, datasets: dict[str, Path], limit: int | None, extra: 
     rows = []
     for checkpoint in checkpoints:
         step, seen = faces_seen(checkpoint)
+        if checkpoint not in extra and step % stride:
+            continue
         seen += offset if checkpoint not in extra else 0
         row = {"checkpoint": str(checkpoint), "step": step, "faces_seen": seen}
         for name, data in datasets.items():
@@ -112,10 +114,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mark", action="append", default=[], help="FACES=LABEL: a vertical line at FACES seen")
     parser.add_argument("--offset", type=int, default=0, help="faces seen before RUN_DIR's run (its --init model)")
     parser.add_argument("--prior", type=Path, default=None, help="earlier points (a --rows-out JSON) drawn first")
+    parser.add_argument("--stride", type=int, default=1, help="only RUN_DIR checkpoints whose step is a multiple")
     parser.add_argument("--rows-out", type=Path, default=None, help="write all points as JSON")
     a = parser.parse_args(argv)
     datasets = dict(item.split("=", 1) for item in a.data)
-    rows = collect(a.run_dir, {k: Path(v) for k, v in datasets.items()}, a.limit, a.also, offset=a.offset)
+    rows = collect(a.run_dir, {k: Path(v) for k, v in datasets.items()}, a.limit, a.also, offset=a.offset,
+                   stride=a.stride)
     if a.prior is not None:
         prior = json.loads(a.prior.read_text())["rows"]
         rows = sorted([r for r in prior if r["faces_seen"] < min((r["faces_seen"] for r in rows), default=1 << 62)]
