@@ -57,3 +57,16 @@ def test_stride_offset_prior_and_rows_out(tmp_path, monkeypatch):
     evaluated.clear()
     lc.main([str(run), "--data", f"synth={tmp_path}", "--stride", "1000", "--out", str(png)])
     assert evaluated == []
+
+
+def test_model_card_curve_table_from_rows(tmp_path, monkeypatch):
+    from scripts.measure.model_card_tables import curve_table
+
+    _patch(monkeypatch)
+    run = _fake_run(tmp_path, [1000])
+    rows_out = tmp_path / "rows.json"
+    lc.main([str(run), "--data", f"photos={tmp_path}", "--offset", "200000", "--rows-out", str(rows_out),
+             "--out", str(tmp_path / "c.png")])
+    lines = curve_table(rows_out).splitlines()
+    assert lines[0] == "| checkpoint | step | faces seen | photos 68-pt |"
+    assert lines[2] == "| step_0001000.pt | 1000 | 216,000 | 9.90 % |"

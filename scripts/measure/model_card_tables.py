@@ -1,7 +1,7 @@
 """Markdown tables for docs/MODEL_CARD.md from `prnet eval` reports (eval.json) and a learning curve
 (learning_curve.json of scripts/measure/learning_curve.py), so that no figure in the card is typed by hand.
 
-    python -m scripts.measure.model_card_tables --eval synthetic=EVAL_DIR --eval photos=EVAL_DIR ... [--curve RUN_DIR]
+    python -m scripts.measure.model_card_tables --eval synthetic=EVAL_DIR --eval photos=EVAL_DIR ... [--curve RUN_DIR | CURVE.json]
 """
 
 from __future__ import annotations
@@ -38,6 +38,13 @@ def faces_table(report: dict) -> str:
 
 
 def curve_table(run_dir: Path) -> str:
+    """From a curve's points (learning_curve --rows-out JSON: faces seen, each set's NME) or a run's cache."""
+    if run_dir.is_file():
+        data = json.loads(run_dir.read_text())
+        names = list(data["datasets"])
+        table = [[Path(r.get("checkpoint", "-")).name, r["step"], f"{r['faces_seen']:,}"]
+                 + [_cell((r.get(n) or {}).get("nme_2d")) for n in names] for r in data["rows"]]
+        return "\n".join(markdown_table(["checkpoint", "step", "faces seen"] + [f"{n} 68-pt" for n in names], table))
     cache = json.loads((run_dir / "learning_curve.json").read_text())
     rows: dict[str, dict] = {}
     for key, value in cache.items():
@@ -52,7 +59,7 @@ def curve_table(run_dir: Path) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--eval", action="append", default=[], help="NAME=DIR of a `prnet eval --out DIR`")
-    parser.add_argument("--curve", type=Path, default=None)
+    parser.add_argument("--curve", type=Path, default=None, help="RUN_DIR or a learning_curve --rows-out JSON")
     a = parser.parse_args(argv)
     reports = {}
     for item in a.eval:
