@@ -77,14 +77,18 @@ def plot(rows: list[dict], datasets: list[str], path: Path, title: str, marks: d
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
-    x = [r["faces_seen"] / 1000 for r in rows]
+
+    def series(name: str, key: str, **style) -> None:  # prior points may lack a set or a figure: skip those
+        points = [(r["faces_seen"] / 1000, r[name][key]) for r in rows if (r.get(name) or {}).get(key) is not None]
+        if points:
+            ax.plot(*zip(*points), **style)
+
     for name in datasets:
-        ax.plot(x, [r[name]["nme_2d"] for r in rows], marker="o", label=f"{name}: 68 points")
-        if rows and rows[0][name].get("nme_2d_inner") is not None and name != "synth":
-            ax.plot(x, [r[name]["nme_2d_inner"] for r in rows], marker=".", linestyle="--", label=f"{name}: 51 inner")
-        if rows and rows[0][name].get("nme_2d_balanced") is not None and name == "synth":
-            ax.plot(x, [r[name]["nme_2d_balanced"] for r in rows], marker=".", linestyle="--",
-                    label=f"{name}: balanced over yaw bins")
+        series(name, "nme_2d", marker="o", label=f"{name}: 68 points")
+        if name.startswith("photos"):
+            series(name, "nme_2d_inner", marker=".", linestyle="--", label=f"{name}: 51 inner")
+        if name == "synth":
+            series(name, "nme_2d_balanced", marker=".", linestyle="--", label=f"{name}: balanced over yaw bins")
     for seen, label in (marks or {}).items():  # e.g. where a continuation switched to a fresh data pool
         ax.axvline(seen / 1000, color="grey", linestyle=":", linewidth=1)
         ax.annotate(label, (seen / 1000, 0.97), xycoords=("data", "axes fraction"), fontsize=7, color="grey",
