@@ -37,7 +37,7 @@ def _patch(monkeypatch) -> list[str]:
 
 def test_stride_offset_prior_and_rows_out(tmp_path, monkeypatch):
     evaluated = _patch(monkeypatch)
-    run = _fake_run(tmp_path, [500, 1000, 1500, 2000])
+    run = _fake_run(tmp_path, [500, 1000, 1500, 2000, 2500])
     shipped = tmp_path / "shipped.pt"
     shipped.write_bytes(b"")
     prior = tmp_path / "prior.json"
@@ -46,11 +46,12 @@ def test_stride_offset_prior_and_rows_out(tmp_path, monkeypatch):
     rows_out, png = tmp_path / "rows.json", tmp_path / "curve.png"
     lc.main([str(run), "--data", f"synth={tmp_path}", "--stride", "1000", "--offset", "200000",
              "--also", str(shipped), "--prior", str(prior), "--rows-out", str(rows_out), "--out", str(png)])
-    assert sorted(evaluated) == ["shipped.pt", "step_0001000.pt", "step_0002000.pt"]  # stride skips 500, 1500
+    assert sorted(evaluated) == ["shipped.pt", "step_0001000.pt", "step_0002000.pt", "step_0002500.pt"]
+    # (stride skips 500 and 1500, keeps the run's last)
     rows = json.loads(rows_out.read_text())["rows"]
     # prior points before the first new one are kept; the run's steps shift by the offset, --also keeps its own
-    assert [r["faces_seen"] for r in rows] == [96000, 200000, 216000, 232000]
-    assert [r["step"] for r in rows] == [6000, 12500, 1000, 2000]
+    assert [r["faces_seen"] for r in rows] == [96000, 200000, 216000, 232000, 240000]
+    assert [r["step"] for r in rows] == [6000, 12500, 1000, 2000, 2500]
     assert rows[2]["synth"]["nme_2d"] == 9.9
     assert png.stat().st_size > 1000
     # a rerun evaluates nothing again: the cache holds every (checkpoint, data) pair
@@ -69,4 +70,4 @@ def test_model_card_curve_table_from_rows(tmp_path, monkeypatch):
              "--out", str(tmp_path / "c.png")])
     lines = curve_table(rows_out).splitlines()
     assert lines[0] == "| checkpoint | step | faces seen | photos 68-pt |"
-    assert lines[2] == "| step_0001000.pt | 1000 | 216,000 | 9.90 % |"
+    assert lines[2] == "| run/step_0001000.pt | 1000 | 216,000 | 9.90 % |"

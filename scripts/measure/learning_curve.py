@@ -50,12 +50,13 @@ def collect(run_dir: Path, datasets: dict[str, Path], limit: int | None, extra: 
 
     cache_path = run_dir / "learning_curve.json"
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
-    checkpoints = sorted((run_dir / "checkpoints").glob("step_*.pt")) + list(extra)
+    run_checkpoints = sorted((run_dir / "checkpoints").glob("step_*.pt"))
+    checkpoints = run_checkpoints + list(extra)
     rows = []
     for checkpoint in checkpoints:
         step, seen = faces_seen(checkpoint)
-        if checkpoint not in extra and step % stride:
-            continue
+        if checkpoint not in extra and step % stride and checkpoint != run_checkpoints[-1]:
+            continue  # --stride keeps every Nth step and the run's last checkpoint
         seen += offset if checkpoint not in extra else 0
         row = {"checkpoint": str(checkpoint), "step": step, "faces_seen": seen}
         for name, data in datasets.items():
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mark", action="append", default=[], help="FACES=LABEL: a vertical line at FACES seen")
     parser.add_argument("--offset", type=int, default=0, help="faces seen before RUN_DIR's run (its --init model)")
     parser.add_argument("--prior", type=Path, default=None, help="earlier points (a --rows-out JSON) drawn first")
-    parser.add_argument("--stride", type=int, default=1, help="only RUN_DIR checkpoints whose step is a multiple")
+    parser.add_argument("--stride", type=int, default=1, help="only RUN_DIR checkpoints whose step is a multiple (and the last)")
     parser.add_argument("--rows-out", type=Path, default=None, help="write all points as JSON")
     a = parser.parse_args(argv)
     datasets = dict(item.split("=", 1) for item in a.data)

@@ -37,12 +37,18 @@ def faces_table(report: dict) -> str:
     return "\n".join(markdown_table(["photo", "yaw (est.)", "68-pt 2D", "51 inner"], rows))
 
 
+def _run_and_name(checkpoint: str) -> str:
+    """RUN/step_N.pt for RUN/checkpoints/step_N.pt (runs restart their step count), else the file name."""
+    path = Path(checkpoint)
+    return f"{path.parent.parent.name}/{path.name}" if path.parent.name == "checkpoints" else path.name
+
+
 def curve_table(run_dir: Path) -> str:
     """From a curve's points (learning_curve --rows-out JSON: faces seen, each set's NME) or a run's cache."""
     if run_dir.is_file():
         data = json.loads(run_dir.read_text())
         names = list(data["datasets"])
-        table = [[Path(r.get("checkpoint", "-")).name, r["step"], f"{r['faces_seen']:,}"]
+        table = [[_run_and_name(r.get("checkpoint", "-")), r["step"], f"{r['faces_seen']:,}"]
                  + [_cell((r.get(n) or {}).get("nme_2d")) for n in names] for r in data["rows"]]
         return "\n".join(markdown_table(["checkpoint", "step", "faces seen"] + [f"{n} 68-pt" for n in names], table))
     cache = json.loads((run_dir / "learning_curve.json").read_text())
@@ -65,7 +71,8 @@ def main(argv: list[str] | None = None) -> None:
     for item in a.eval:
         name, path = item.split("=", 1)
         reports[name] = json.loads((Path(path) / "eval.json").read_text())
-    print(summary_table(reports))
+    if reports:
+        print(summary_table(reports))
     for name, report in reports.items():
         if report.get("faces"):
             print(f"\n{name}:\n" + faces_table(report))
