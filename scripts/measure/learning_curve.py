@@ -51,13 +51,13 @@ def collect(run_dir: Path, datasets: dict[str, Path], limit: int | None, extra: 
     cache_path = run_dir / "learning_curve.json"
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     run_checkpoints = sorted((run_dir / "checkpoints").glob("step_*.pt"))
-    checkpoints = run_checkpoints + list(extra)
     rows = []
-    for checkpoint in checkpoints:
+    for checkpoint in run_checkpoints + list(extra):
         step, seen = faces_seen(checkpoint)
-        if checkpoint not in extra and step % stride and checkpoint != run_checkpoints[-1]:
-            continue  # --stride keeps every Nth step and the run's last checkpoint
-        seen += offset if checkpoint not in extra else 0
+        if checkpoint in run_checkpoints:  # --also checkpoints keep their own count and are always drawn
+            if step % stride and checkpoint != run_checkpoints[-1]:
+                continue  # --stride keeps every Nth step and the run's last checkpoint
+            seen += offset
         row = {"checkpoint": str(checkpoint), "step": step, "faces_seen": seen}
         for name, data in datasets.items():
             key = f"{checkpoint.resolve()}|{Path(data).resolve()}|{limit}"
@@ -125,10 +125,10 @@ def main(argv: list[str] | None = None) -> None:
     datasets = dict(item.split("=", 1) for item in a.data)
     rows = collect(a.run_dir, {k: Path(v) for k, v in datasets.items()}, a.limit, a.also, offset=a.offset,
                    stride=a.stride)
-    if a.prior is not None:
-        prior = json.loads(a.prior.read_text())["rows"]
-        rows = sorted([r for r in prior if r["faces_seen"] < min((r["faces_seen"] for r in rows), default=1 << 62)]
-                      + rows, key=lambda r: r["faces_seen"])
+    if a.prior is not None:  # earlier points up to where this run's begin
+        first = min((r["faces_seen"] for r in rows), default=float("inf"))
+        prior = [r for r in json.loads(a.prior.read_text())["rows"] if r["faces_seen"] < first]
+        rows = sorted(prior + rows, key=lambda r: r["faces_seen"])
     if a.rows_out is not None:
         from prnet.io import write_json_atomic
 
