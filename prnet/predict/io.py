@@ -8,12 +8,17 @@ Outputs for IMAGE.jpg in OUT/ (face i = 0, 1, ... largest first):
     IMAGE_face{i}.obj        dense mesh, per-vertex colours from the image; y flipped to point up (as PRNet's demo)
     IMAGE_face{i}_dense.npz  vertices (M, 3) image frame, colors (M, 3) in [0, 1], triangles (T, 3)
     IMAGE_landmarks.jpg, IMAGE_dense.jpg, IMAGE_mesh.jpg
-Outputs for VIDEO.mp4: VIDEO_annotated.mp4 and VIDEO_landmarks.json ({"fps_input", "fps_processing", "frames": [...]}).
+Outputs for VIDEO.mp4: VIDEO_annotated.mp4 and VIDEO_landmarks.json ({"fps_input", "fps_processing", "redetections",
+    "redetect_reasons", "frames": [{"frame", "time", "detected", "reason", "faces"}]}): "detected" says whether the
+    frame's crops came from the detector (or --bbox) rather than the previous frame's landmarks, "reason" why
+    ("first", "periodic", "lost", "degraded:RULE", see prnet.predict.track; null when tracked); "redetections"
+    counts the detector runs after the first frame, "redetect_reasons" them by reason.
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -22,7 +27,8 @@ import numpy as np
 
 from prnet.io import PrnetInputError, atomic_path, read_image_rgb, write_bytes_atomic, write_image_atomic, write_json_atomic, write_npz_atomic
 from prnet.predict.detect import Face, detect_faces
-from prnet.predict.pipeline import FaceFit, check_image, mean_shape_landmarks, reconstruct_faces, refined_box, vertex_colors
+from prnet.predict.pipeline import FaceFit, check_image, mean_shape_landmarks, reconstruct_faces, vertex_colors
+from prnet.predict.track import Box, TrackConfig, detection_reason, follow, merge_detections
 from prnet.runner import Runner
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".jp2"}
@@ -38,6 +44,7 @@ class PredictOptions:
     write_obj: bool = True
     write_pictures: bool = True
     redetect_every: int = 15  # video: run the detector every N frames, track with landmarks in between
+    track: TrackConfig = field(default_factory=TrackConfig)  # video: when a track has degraded (detect on the next frame)
     pose_reference: np.ndarray | None = None  # (68, 3) mean-shape landmarks for head pose; None: the face mesh's
 
     def reference_landmarks(self) -> np.ndarray:
@@ -126,13 +133,20 @@ def predict_image_file(path: Path, runner: Runner, out_dir: Path, options: Predi
     return record
 
 
+def _detected_crops(image: np.ndarray, options: PredictOptions) -> list[Box]:
+    faces = options.boxes if options.boxes is not None else detect_faces(image, min_score=options.min_score)
+    return [f.crop_box() for f in faces]
+
+
 def predict_video_file(path: Path, runner: Runner, out_dir: Path, options: PredictOptions, stem: str) -> dict:
-    """Frame by frame: detect every `redetect_every` frames (or when no face is tracked), else crop each face
-    from its previous landmarks (PRNet's ground-truth crop rule), as the seed's real-time tracking demos do."""
+    """Frame by frame: detect every `redetect_every` frames, when no face is tracked or when a face's track
+    degraded (prnet.predict.track), else crop each face from its previous landmarks (PRNet's ground-truth crop
+    rule), as the seed's real-time tracking demos do. User boxes stand in for the detector, never periodically."""
     import cv2
 
     from prnet.predict.draw import draw_dense, draw_landmarks
 
+    every = options.redetect_every if options.boxes is None else None
     capture = cv2.VideoCapture(str(path))
     try:
         ok, bgr = capture.read() if capture.isOpened() else (False, None)
@@ -140,7 +154,7 @@ def predict_video_file(path: Path, runner: Runner, out_dir: Path, options: Predi
             raise PrnetInputError(f"{path}: not a readable video (corrupt, truncated or unsupported codec)")
         fps_in = capture.get(cv2.CAP_PROP_FPS) or 25.0
         reference = options.reference_landmarks()
-        frames, boxes, seconds = [], [], 0.0
+        frames, tracks, last_detection, seconds = [], [], 0, 0.0
         with atomic_path(out_dir / f"{stem}_annotated.mp4") as tmp:
             writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps_in, bgr.shape[1::-1])
             if not writer.isOpened():
@@ -149,15 +163,15 @@ def predict_video_file(path: Path, runner: Runner, out_dir: Path, options: Predi
                 while ok:
                     image = np.ascontiguousarray(bgr[..., ::-1])
                     index, start = len(frames), time.perf_counter()
-                    if options.boxes is not None and index == 0:
-                        boxes = [f.crop_box() for f in options.boxes]
-                    elif options.boxes is None and (not boxes or index % options.redetect_every == 0):
-                        faces = detect_faces(image, min_score=options.min_score)[: options.max_faces or None]
-                        boxes = [f.crop_box() for f in faces]
-                    fits = reconstruct_faces(image, runner, crop_boxes=boxes, refine=False, reference_landmarks=reference)
-                    boxes = [refined_box(fit.landmarks, (fit.center, fit.side)) for fit in fits]  # track
+                    reason = detection_reason(tracks, index, index - last_detection, every)
+                    if reason:
+                        tracks = merge_detections(tracks, _detected_crops(image, options), options.max_faces, options.track)
+                        last_detection = index
+                    fits = reconstruct_faces(image, runner, crop_boxes=[t.box for t in tracks], refine=False, reference_landmarks=reference)
+                    tracks = follow(tracks, [fit.landmarks for fit in fits], image.shape[:2], options.track)
                     seconds += time.perf_counter() - start
-                    frames.append({"frame": index, "time": round(index / fps_in, 4), "faces": [face_record(f) for f in fits]})
+                    frames.append({"frame": index, "time": round(index / fps_in, 4), "detected": reason is not None,
+                                   "reason": reason, "faces": [face_record(f) for f in fits]})
                     annotated = image
                     for fit in fits:
                         annotated = draw_landmarks(draw_dense(annotated, fit.vertices, step=8), fit.landmarks)
@@ -168,8 +182,10 @@ def predict_video_file(path: Path, runner: Runner, out_dir: Path, options: Predi
     finally:
         capture.release()
     fps = len(frames) / seconds if seconds > 0 else float("inf")
+    reasons = Counter(f["reason"] for f in frames[1:] if f["detected"])
     record = {"video": str(path), "model": runner.name, "frames_total": len(frames), "fps_input": fps_in,
-              "fps_processing": round(fps, 2), "annotated": f"{stem}_annotated.mp4", "frames": frames}
+              "fps_processing": round(fps, 2), "redetections": sum(reasons.values()), "redetect_reasons": dict(reasons),
+              "annotated": f"{stem}_annotated.mp4", "frames": frames}
     write_json_atomic(out_dir / f"{stem}_landmarks.json", record)
     return {k: v for k, v in record.items() if k != "frames"}
 

@@ -45,7 +45,8 @@ def predict_command(
     refine: bool = typer.Option(True, "--refine/--no-refine", help="Second pass cropped from the first pass's landmarks."),
     obj: bool = typer.Option(True, "--obj/--no-obj", help="Write a coloured .obj mesh per face."),
     pictures: bool = typer.Option(True, "--pictures/--no-pictures", help="Write landmark, dense and mesh pictures."),
-    redetect_every: int = typer.Option(15, "--redetect-every", help="Videos: run the detector every N frames."),
+    redetect_every: int = typer.Option(
+        15, "--redetect-every", help="Videos: run the detector every N frames (and on the frame after a face's track degrades)."),
     threads: int = typer.Option(0, "--threads", help="CPU threads for PyTorch and the face detector (0 = default)."),
 ) -> None:
     """Detect faces, reconstruct them with PRNet and write landmarks (2D/3D JSON), dense vertices, .obj meshes,
