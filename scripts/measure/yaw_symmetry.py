@@ -26,6 +26,20 @@ import numpy as np
 from prnet.data.synth.shape import MIRROR_68 as MIRROR  # iBUG-68 left/right partner of every landmark
 
 
+def model_landmarks(runner, image: np.ndarray) -> np.ndarray:
+    """The model's 68 landmarks (68, 3) on a render, in the render's pixels: the render (S0 px) is resized to the
+    model's input size (a 128 px model on 256 px renders) and the points mapped back (pixel centres at integers)."""
+    from prnet.predict.pipeline import read_posmap
+
+    k = runner.input_size / image.shape[0]
+    if k != 1:
+        image = cv2.resize(image, (runner.input_size,) * 2, interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR)
+    landmarks = read_posmap(runner(image[None].astype(np.float32) / 255.0)[0], runner.layout)[0].astype(np.float64)
+    landmarks[:, :2] = (landmarks[:, :2] + 0.5) / k - 0.5
+    landmarks[:, 2] /= k
+    return landmarks
+
+
 def render_pair(index: int, seed: int, yaw: float, config, assets):
     """(sample at +yaw, sample at -yaw, silhouette masks) with everything else identical or mirrored."""
     import prnet.data.synth.render as render
@@ -129,15 +143,11 @@ def main() -> None:
                    "silhouette_dx": sign * (xs.mean() - (size - 1) / 2) / size,  # + = towards the facing side
                    "bright_towards_minus_away": towards.mean() - away.mean(), **detector_row(sample.image, lm)}
             if runner is not None:
-                pred = runner(sample.image[None].astype(np.float32) / 255.0)
-                from prnet.predict.pipeline import read_posmap
-
-                landmarks = read_posmap(pred[0], runner.layout)[0]
+                landmarks = model_landmarks(runner, sample.image)
                 row["nme"] = 100 * float(nme_68(landmarks[None, :, :2], lm[None])[0])
                 row["nme_inner"] = 100 * float(nme_inner_51(landmarks[None, :, :2], lm[None])[0])
                 # the model on the mirrored image, mirrored back: a mirror-equivariant model gives the same points
-                flipped = runner(np.ascontiguousarray(sample.image[:, ::-1])[None].astype(np.float32) / 255.0)
-                back = mirror_points(read_posmap(flipped[0], runner.layout)[0][:, :2], size)
+                back = mirror_points(model_landmarks(runner, np.ascontiguousarray(sample.image[:, ::-1]))[:, :2], size)
                 row["nme_of_flipped_input"] = 100 * float(nme_68(back[None], lm[None])[0])
                 row["flip_inconsistency"] = 100 * float(nme_68(back[None], landmarks[None, :, :2])[0])
                 if row["found"]:  # the `prnet predict` pipeline: detector crop + refine on the padded image
