@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import numpy as np
@@ -99,3 +100,81 @@ def test_weighted_mse_ignores_zero_weight_pixels_and_normalizes():
     assert weighted_mse(pred, target, weight).item() == 0.0
     target[:, :, 1:3, 1:3] = 0.1
     assert weighted_mse(pred, target, weight).item() == pytest.approx(0.01)
+
+
+# --- horizontal flips -----------------------------------------------------------------------------------
+def template_sample(size=128):
+    """The project's layout at `size` and a sample of the template face: its position map (a frontal weak
+    perspective view) and a textured image (content does not matter to the flip)."""
+    from prnet.geometry.layout import default_layout
+    from prnet.geometry.mesh import load_face_mesh
+    from prnet.geometry.posmap import landmarks_from_posmap, position_map, weak_perspective
+
+    layout = default_layout(size)
+    mesh = load_face_mesh()
+    posmap = position_map(weak_perspective(mesh.vertices, np.eye(3), size / 250, (size / 2, size / 2)), None, layout)
+    image, _, _ = make_sample(tiny_layout(size), np.random.default_rng(0))
+    return layout, image, posmap, landmarks_from_posmap(posmap, layout)
+
+
+def test_flip_prob_one_mirrors_the_sample_and_rereads_its_landmarks():
+    from prnet.geometry.mirror import flip_posmap
+    from prnet.geometry.posmap import landmarks_from_posmap
+    from prnet.train.augment import layout_mirror
+
+    layout, image, posmap, landmarks = template_sample()
+    mirror = layout_mirror(layout)
+    plain = augment_sample(image, posmap, landmarks, 128, AugmentConfig.none(), np.random.default_rng(3), mirror)
+    flip = dataclasses.replace(AugmentConfig.none(), flip_prob=1.0)
+    image_f, map_f, landmarks_f = augment_sample(image, posmap, landmarks, 128, flip, np.random.default_rng(3), mirror)
+    np.testing.assert_array_equal(image_f, plain[0][:, ::-1])
+    np.testing.assert_allclose(map_f, flip_posmap(plain[1], mirror.mirror, 128), atol=1e-3)
+    np.testing.assert_allclose(landmarks_f, landmarks_from_posmap(map_f, layout), atol=1e-3)
+    assert not np.allclose(landmarks_f, landmarks, atol=0.5)  # the template's landmarks are not symmetric
+    # validation (rng None) never flips
+    np.testing.assert_array_equal(augment_sample(image, posmap, landmarks, 128, flip, None, mirror)[0], plain[0])
+
+
+def test_flipped_and_warped_landmarks_stay_on_the_map():
+    from prnet.train.augment import layout_mirror
+
+    layout, image, posmap, landmarks = template_sample()
+    config = AugmentConfig(rotation_deg=30, occlusion_prob=0.0, flip_prob=1.0)
+    _, aug_map, aug_landmarks = augment_sample(image, posmap, landmarks, 64, config, np.random.default_rng(5),
+                                               layout_mirror(layout))
+    small = resize_layout(layout, 64)
+    read = landmarks_from_maps(torch.from_numpy(aug_map.transpose(2, 0, 1))[None], torch.from_numpy(small.landmark_uv))
+    assert np.abs(read[0].numpy() - aug_landmarks).max() < 0.6  # the 2x UV downsampling's bilinear error
+
+
+def test_flips_refuse_a_layout_without_a_mirror_map():
+    from prnet.io import PrnetInputError
+    from prnet.train.augment import layout_mirror
+    from prnet.train.data import TrainingItems
+
+    other = tiny_layout(64, name="bfm-uv")
+    with pytest.raises(PrnetInputError, match="bfm-uv.*flip_prob=0"):
+        layout_mirror(other)
+    with pytest.raises(PrnetInputError, match="project's UV layout 'prnet-tutte-v1'"):
+        TrainingItems([], 64, 1.0, AugmentConfig(flip_prob=0.5), other)
+    layout, image, posmap, landmarks = template_sample()
+    with pytest.raises(PrnetInputError, match="mirror map"):
+        augment_sample(image, posmap, landmarks, 128, AugmentConfig(flip_prob=1.0), np.random.default_rng(0))
+    TrainingItems([], 64, 1.0, AugmentConfig(), other)  # no flips: any layout
+
+
+def test_train_command_sets_flip_prob_and_refuses_it_on_another_layout(tmp_path):
+    from typer.testing import CliRunner
+
+    from prnet.cli import app
+    from prnet.train.config import make_config, parse_assignments
+    from tests.train_fixtures import make_dataset
+
+    assert make_config("cpu-tiny", **parse_assignments(["augment.flip_prob=0.5"])).augment.flip_prob == 0.5
+    data = make_dataset(tmp_path / "data", n=12, size=32)  # a disk layout: no mirror map
+    for extra in ([], ["--augment", "paper"]):  # --augment keeps a --set augment.* field
+        result = CliRunner().invoke(app, ["train", "--data", str(data), "--preset", "cpu-tiny", "--out",
+                                          str(tmp_path / "run"), "--set", "augment.flip_prob=0.5", *extra,
+                                          "--threads", "1", "--workers", "0", "--no-progress"])
+        assert result.exit_code == 2, result.output
+        assert "flips need the project's UV layout" in " ".join(result.output.split())

@@ -4,7 +4,9 @@ One 2x3 similarity `A` maps the stored crop's pixel coordinates to the network i
 resize to the model's input size with a random rotation, scale and translation about the crop centre. The
 image is warped by `A`; the position map's (x, y) VALUES are mapped by `A` and z scaled by its scale (the
 UV grid itself is only resized), so the map stays the 3D face of the warped image. Colour scaling and
-occlusion change the image only.
+occlusion change the image only. A horizontal flip (off by default) comes first: the image is mirrored and
+the map re-read through the layout's mirror correspondence (prnet.geometry.mirror), since a mirrored face's
+map is not the old map flipped on its UV grid.
 
 Paper (Feng et al. 2018): rotation +-45 deg, translation +-10 % of the size, scale 0.9-1.2, colour scale
 0.6-1.4 per channel, synthetic occlusion. The defaults here are tamer (the seed's advice): large rotations
@@ -21,6 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from prnet.io import PrnetInputError
 from prnet.layout import WEIGHT_LANDMARK, UVLayout
 
 
@@ -34,6 +37,9 @@ class AugmentConfig:
     color_max: float = 1.2
     occlusion_prob: float = 0.2  # chance of one random rectangle of noise or flat colour
     occlusion_max_side: float = 0.4  # its sides are up to this fraction of the image
+    # Chance of a left-right flip. Off by default: it changes what the model sees, and it is exact (up to the
+    # mirror correspondence's error, prnet.geometry.mirror) only for the project's layout, which has a mirror map.
+    flip_prob: float = 0.0
 
     @classmethod
     def paper(cls) -> "AugmentConfig":
@@ -100,16 +106,62 @@ def occlude(image: np.ndarray, rng: np.random.Generator, max_side: float) -> np.
     return image
 
 
+@dataclass(frozen=True, eq=False)
+class LayoutMirror:
+    """What an exact flip needs, at the stored maps' size (built by `layout_mirror`)."""
+
+    mirror: np.ndarray  # (S, S, 2) UV pixel of each pixel's mirror partner (prnet.geometry.mirror.mirror_map)
+    landmark_uv: np.ndarray  # (68, 2) the layout's landmark UVs, where the flipped map's landmarks are read
+
+
+def layout_mirror(layout: UVLayout) -> LayoutMirror:
+    """The mirror correspondence of the data's layout. PrnetInputError unless it is the project's own layout:
+    the mirror map comes from the packaged face mesh, so another mesh's layout (e.g. 300W-LP's BFM UVs) would
+    be flipped wrong."""
+    from prnet.geometry.layout import LAYOUT_NAME, default_layout
+    from prnet.geometry.mesh import load_face_mesh
+    from prnet.geometry.mirror import mirror_map
+
+    if layout.name != LAYOUT_NAME or layout.layout_id != default_layout(layout.size).layout_id:
+        raise PrnetInputError(
+            f"augment.flip_prob > 0: horizontal flips need the project's UV layout '{LAYOUT_NAME}' (they use its "
+            f"mirror map), but this data's layout is '{layout.layout_id}'; train it with augment.flip_prob=0"
+        )
+    return LayoutMirror(mirror_map(load_face_mesh(), layout.size), layout.landmark_uv)
+
+
+def flip_sample(image: np.ndarray, posmap: np.ndarray, mirror: LayoutMirror | None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The sample of the left-right flipped crop. Landmarks are re-read from the flipped map, not permuted with
+    the iBUG mirror order: the template's landmarks are not exactly mirror-symmetric, and they must stay what
+    the map says."""
+    from prnet.geometry.mirror import flip_posmap
+    from prnet.geometry.posmap import bilinear_sample
+
+    if mirror is None or mirror.mirror.shape[0] != posmap.shape[0]:
+        got = "none" if mirror is None else f"one for {mirror.mirror.shape[0]} px"
+        raise PrnetInputError(f"augment.flip_prob > 0 needs the mirror map of the data's {posmap.shape[0]} px layout "
+                              f"(prnet.train.augment.layout_mirror), got {got}")
+    posmap = flip_posmap(posmap, mirror.mirror, image.shape[1])
+    landmarks = bilinear_sample(posmap, mirror.landmark_uv).astype(np.float32)
+    return np.ascontiguousarray(image[:, ::-1]), posmap, landmarks
+
+
 def augment_sample(image: np.ndarray, posmap: np.ndarray, landmarks: np.ndarray, out_size: int,
-                   config: AugmentConfig, rng: np.random.Generator | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                   config: AugmentConfig, rng: np.random.Generator | None, mirror: LayoutMirror | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(image (S,S,3) uint8, posmap (S,S,3) px, landmarks (68,3) px) -> the same at out_size, augmented.
 
-    rng None: only the resize to out_size (validation).
+    rng None: only the resize to out_size (validation). `mirror` (`layout_mirror(data layout)`): needed when
+    config.flip_prob > 0.
     """
     data_size = image.shape[0]
     if rng is None:
         matrix = crop_similarity(data_size, out_size)
     else:
+        # drawn only when flips are on, so the augmentation of seeded runs without flips stays what it was
+        if config.flip_prob > 0 and rng.random() < config.flip_prob:
+            image, posmap, landmarks = flip_sample(image, posmap, mirror)
         matrix = random_similarity(rng, config, data_size, out_size)
     image = cv2.warpAffine(image, matrix, (out_size, out_size), flags=cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))

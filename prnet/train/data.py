@@ -18,17 +18,21 @@ from torch.utils.data import Dataset, DistributedSampler
 from prnet.data.format import Sample
 from prnet.io import PrnetInputError
 from prnet.layout import UVLayout
-from prnet.train.augment import AugmentConfig, augment_sample
+from prnet.train.augment import AugmentConfig, augment_sample, layout_mirror
 
 
 class TrainingItems(Dataset):
     """source[i] -> (image (3,S,S) uint8, target (3,S,S) float32 = posmap / output_scale, landmarks (68,3) px).
 
     Key (i, seed_tuple): augmented with rng(seed_tuple). Plain int i: only resized to input_size (validation).
+    `layout`: the source's (stored-size) layout, needed for flips (augment.flip_prob > 0); its mirror map is
+    built here, once, so DataLoader workers inherit it.
     """
 
-    def __init__(self, source: Sequence[Sample], input_size: int, output_scale: float, augment: AugmentConfig):
+    def __init__(self, source: Sequence[Sample], input_size: int, output_scale: float, augment: AugmentConfig,
+                 layout: UVLayout | None = None):
         self.source, self.input_size, self.output_scale, self.augment = source, input_size, output_scale, augment
+        self.mirror = layout_mirror(layout) if augment.flip_prob > 0 and layout is not None else None
 
     def __len__(self) -> int:
         return len(self.source)
@@ -37,7 +41,7 @@ class TrainingItems(Dataset):
         index, rng = (key[0], np.random.default_rng(key[1])) if isinstance(key, tuple) else (key, None)
         sample = self.source[index]
         image, posmap, landmarks = augment_sample(
-            sample.image, sample.posmap, sample.landmarks, self.input_size, self.augment, rng
+            sample.image, sample.posmap, sample.landmarks, self.input_size, self.augment, rng, self.mirror
         )
         image_t = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))  # (3, S, S) uint8
         target = torch.from_numpy(np.ascontiguousarray(posmap.transpose(2, 0, 1))) / self.output_scale

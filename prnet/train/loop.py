@@ -313,7 +313,7 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> TrainResult:
         overrides["bn_momentum"] = config.bn_momentum
     model = create_model(config.model, **overrides)
     output_scale = model.config.output_scale
-    train_items = TrainingItems(train_source, config.input_size, output_scale, config.augment)
+    train_items = TrainingItems(train_source, config.input_size, output_scale, config.augment, data_layout)
     val_items = TrainingItems(val_source, config.input_size, output_scale, AugmentConfig.none()) if val_source else None
     if config.batch_size % ddp.world_size:
         raise PrnetInputError(f"--batch-size {config.batch_size} must divide evenly over {ddp.world_size} processes")

@@ -30,6 +30,8 @@ def train_command(
     assignments: List[str] = typer.Option([], "--set", help="Any other TrainConfig field: --set eval_every=500 --set augment.rotation_deg=10."),
 ) -> None:
     """Train PRNet: checkpoints (last N + best by validation 68-point NME), TensorBoard, exact --resume, DDP under torchrun."""
+    import dataclasses
+
     from rich.console import Console
 
     from prnet.io import PrnetInputError
@@ -48,7 +50,8 @@ def train_command(
             choices = {"default": AugmentConfig(), "paper": AugmentConfig.paper(), "none": AugmentConfig.none()}
             if augment not in choices:
                 raise PrnetInputError(f"--augment {augment!r}: choose default, paper or none")
-            overrides["augment"] = choices[augment]
+            # `--set augment.X=...` refines the chosen preset instead of being replaced by it
+            overrides["augment"] = dataclasses.replace(choices[augment], **overrides.get("augment", {}))
         if resume is not None:
             config, checkpoint = resume_config(resume, preset, overrides)
         else:
