@@ -37,10 +37,10 @@ def midline_vertices(vertices: np.ndarray, regions: np.ndarray, plane_x: float, 
 def symmetric_ids(vertices: np.ndarray, ids: np.ndarray, regions: np.ndarray) -> np.ndarray:
     from scipy.spatial import cKDTree
 
+    from prnet.geometry.mirror import reflect
+
     points = vertices[ids].astype(np.float64)
-    plane_x = points[:, 0].mean()
-    mirrored = points[MIRROR_68].copy()
-    mirrored[:, 0] = 2 * plane_x - mirrored[:, 0]
+    mirrored = reflect(points[MIRROR_68], points[:, 0].mean())  # the landmark pairs' least-squares plane
     face = np.nonzero(regions > 0)[0]
     return face[cKDTree(vertices[face]).query((points + mirrored) / 2)[1]]
 

@@ -71,9 +71,9 @@ def render_pair(index: int, seed: int, yaw: float, config, assets):
 
 
 def mirror_points(points: np.ndarray, size: int) -> np.ndarray:
-    mirrored = np.asarray(points, dtype=np.float64)[MIRROR].copy()
-    mirrored[:, 0] = size - 1 - mirrored[:, 0]
-    return mirrored
+    from prnet.geometry.mirror import flip_points
+
+    return flip_points(np.asarray(points, dtype=np.float64)[MIRROR], size)
 
 
 def back_facing(sample, assets) -> np.ndarray:
