@@ -36,7 +36,7 @@ class Row:
     throughput: dict[str, float] | None = None  # batch, images_per_s (median), ms_per_batch (median), n
     memory: dict[str, Any] | None = None  # peak_rss_delta_bytes, method
     accuracy: dict[str, float] | None = None  # nme68_2d, nme68_3d, dense_nme (percent) and their delta_* vs FP32
-    deviation_px: dict[str, float] | None = None  # max, mean per-vertex distance to the FP32 output (pixels)
+    deviation_px: dict[str, float] | None = None  # mean, p99, max per-pixel distance to the FP32 output (pixels)
     speedup: float | None = None  # the speed baseline row's p50 / this row's p50 (2.0 = twice as fast)
     roofline_ms: float | None = None  # macs / measured peak sgemm MAC rate: the floor for this row's latency
     pareto: bool = False  # on the latency-vs-NME Pareto front of the ok rows
@@ -102,7 +102,9 @@ def mark_pareto(rows: list[Row], metric: str = "nme68_2d") -> list[str]:
 # (header, function(row dict) -> str); shared by the rich table and the Markdown table.
 
 
-def _px(value: float) -> str:
+def _px(value: float | None) -> str:
+    if value is None:  # reports written before p99 was measured
+        return "-"
     return f"{value:.3f}" if value < 10 else f"{value:.1f}"
 
 
@@ -130,8 +132,8 @@ COLUMNS: list[tuple[str, Any]] = [
     ("NME3D %", lambda r: fmt(_get(r, "accuracy", "nme68_3d"), ".3f")),
     ("dense %", lambda r: fmt(_get(r, "accuracy", "dense_nme"), ".3f")),
     ("dNME2D", lambda r: fmt(_get(r, "accuracy", "delta_nme68_2d"), "+.3f")),
-    ("dev px max/mean", lambda r: "-" if r.get("deviation_px") is None else
-        f"{_px(r['deviation_px']['max'])}/{_px(r['deviation_px']['mean'])}"),
+    ("dev px mean/p99/max", lambda r: "-" if r.get("deviation_px") is None else
+        "/".join(_px(r["deviation_px"].get(k)) for k in ("mean", "p99", "max"))),
 ]
 
 
@@ -208,7 +210,7 @@ def to_markdown(report: Mapping) -> str:
 # The terminal table leaves out what only fits in the files (params, p90, memory, 3D and dense NME) so that it
 # stays readable at ~100 columns; numbers wrap instead of being cut.
 TERMINAL_HEADERS = ("row", "status", "size MB", "GMACs", "p50 ms", "p99 ms", "speedup", "img/s@B", "NME2D %",
-                    "dNME2D", "dev px max/mean")
+                    "dNME2D", "dev px mean/p99/max")
 DROP_FIRST = ("p99 ms", "GMACs", "img/s@B", "size MB", "dNME2D", "speedup")  # on narrow terminals, in this order
 SHORT_STATUS = {"unavailable": "n/a", "failed": "FAIL"}
 

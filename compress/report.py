@@ -95,6 +95,22 @@ def build_report(loaded, teacher, student, variants: dict, accuracy: dict, timin
     }
 
 
+def deviation_section(report: dict) -> list[str]:
+    """How far each variant's output is from the FP32 PyTorch model's, per runtime: landmarks and every face pixel."""
+    rows = []
+    for row in report["variants"]:
+        for runtime, cell in row["runtimes"].items():
+            acc = cell.get("accuracy", {})
+            dev = acc.get("map_deviation_px")
+            if dev:
+                rows.append([f"{row['variant']}@{runtime}", fmt(acc.get("landmark_deviation_px"), ".3f"),
+                             f"{dev['mean']:.3f}", f"{dev['p99']:.3f}", f"{dev['max']:.2f}"])
+    if not rows:
+        return []
+    return ["", "## Deviation from the FP32 PyTorch model (pixels of the input crop)", ""] + markdown_table(
+        ["variant@runtime", "landmarks mean", "face pixels mean", "p99", "max"], rows)
+
+
 def render_markdown(report: dict) -> str:
     runtimes = report["settings"]["runtimes"]
     lines = [f"# prnet compress: {report['model']} ({report['input_size']} px)", ""]
@@ -118,6 +134,7 @@ def render_markdown(report: dict) -> str:
         table.append(cells)
     lines += markdown_table(headers, table)
     lines += ["", "x = speed-up vs original-fp32 in onnxruntime (same process, interleaved medians)."]
+    lines += deviation_section(report)
     if report.get("search"):
         lines += ["", "## Budget search", ""] + markdown_table(
             ["candidate", "GMACs", "float layers", "NME", "dNME", "within budget"],

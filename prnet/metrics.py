@@ -135,3 +135,14 @@ def ced_auc(errors: np.ndarray, max_error: float = 0.1, num: int = 1001) -> floa
     thresholds, fractions = ced_curve(errors, max_error, num)
     area = np.sum((fractions[1:] + fractions[:-1]) / 2.0 * np.diff(thresholds))  # trapezoid rule
     return float(area / max_error)
+
+
+def map_deviation(maps: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    """How far one model's position maps are from another's (e.g. INT8 from FP32) over the face pixels.
+
+    maps/reference: (B, S, S, 3) in crop pixels; mask: (S, S) bool (the layout's face mask). Returns the mean,
+    99th percentile and max of the per-pixel Euclidean (x, y, z) distance, in pixels: the max alone is one pixel
+    of one face, so p99 says whether it is an outlier or the bulk.
+    """
+    distance = np.linalg.norm(maps[:, mask].astype(np.float64) - reference[:, mask], axis=-1)
+    return {"mean": float(distance.mean()), "p99": float(np.percentile(distance, 99)), "max": float(distance.max())}

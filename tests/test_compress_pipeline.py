@@ -54,6 +54,12 @@ def test_svd_qat_int8_end_to_end(dataset, checkpoint, tmp_path):
     assert layers["stem.1"]["precision"] == "float" and any(r["rank"] for r in report["layers"])
     assert len(report["finetune_history"]) >= 1 and len(report["qat_history"]) >= 1
     assert "| compressed-int8 |" in (out / "report.md").read_text()
+    # deviation from the FP32 PyTorch model over the face pixels: zero for the original graph, ordered for INT8
+    original = rows["original-fp32"]["runtimes"]["onnxruntime"]["accuracy"]["map_deviation_px"]
+    assert original["max"] < 1e-2
+    int8 = rows["compressed-int8"]["runtimes"]["onnxruntime"]["accuracy"]["map_deviation_px"]
+    assert 0 < int8["mean"] <= int8["p99"] <= int8["max"]
+    assert "| compressed-int8@onnxruntime |" in (out / "report.md").read_text()
     # the PyTorch form rebuilds and matches its FP32 ONNX export
     loaded = load_model(out / "model.pt")
     x = np.random.default_rng(0).random((1, 3, 32, 32), dtype=np.float32)

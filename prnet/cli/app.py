@@ -31,6 +31,7 @@ DATA_COMMANDS: list[tuple[str, str]] = [
     ("bfm-layout", "prnet.cli.commands.data_real:bfm_layout_command"),
     ("synth", "prnet.cli.commands.data_synth:synth_command"),
     ("show", "prnet.cli.commands.data_synth:show_command"),
+    ("video", "prnet.cli.commands.data_synth:video_command"),
 ]
 # (command name, "module:function") registered at the top level
 COMMANDS: list[tuple[str, str]] = [

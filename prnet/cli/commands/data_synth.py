@@ -93,3 +93,30 @@ def show_command(
     except PrnetInputError as err:
         _fail(err)
     typer.echo(f"wrote {path} ({len(shown)} samples: {shown[:8]}{' ...' if len(shown) > 8 else ''})")
+
+
+def video_command(
+    out: Path = typer.Option(Path("head_turn.mp4"), "--out", help="Video file (.mp4); its ground truth goes to "
+                             "STEM_gt.json beside it."),
+    seed: int = typer.Option(777015, "--seed", help="The face (identity, skin, light, background); 777015: no "
+                             "training pool uses it."),
+    size: int = typer.Option(320, "--size", min=64, help="Frame side in pixels."),
+    still: int = typer.Option(60, "--still", min=0, help="Frames of a still head first (for jitter)."),
+    turn: int = typer.Option(180, "--turn", min=0, help="Frames of the head turning left and right while moving."),
+    cycles: float = typer.Option(2.0, "--cycles", min=0.0, help="Left-right turns in the turning part."),
+    yaw: float = typer.Option(70.0, "--yaw", min=0.0, max=90.0, help="Largest yaw of the turn, degrees."),
+    fps: float = typer.Option(30.0, "--fps", min=1.0, help="Frame rate written into the file."),
+) -> None:
+    """A synthetic video with exact landmarks per frame: a still head, then a head turning left and right while
+    it moves across the frame (the tracker test of `prnet predict VIDEO`)."""
+    from prnet.data.synth.video import VideoConfig, ground_truth_path, write_video
+
+    if still + turn < 1:
+        _fail(ValueError("--still + --turn must be at least 1 frame"))
+    config = VideoConfig(seed=seed, size=size, fps=fps, still_frames=still, turn_frames=turn, cycles=cycles,
+                         yaw_amplitude=yaw)
+    try:
+        write_video(out, config, log=lambda line: typer.echo(line))
+    except RuntimeError as err:
+        _fail(err)
+    typer.echo(f"{out}: {config.frames} frames, {size}x{size} px; ground truth: {ground_truth_path(out)}")

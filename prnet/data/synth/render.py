@@ -15,6 +15,8 @@ rough: they must never poke through the face; the mesh still depth-tests against
 
 from __future__ import annotations
 
+import copy
+
 import functools
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -28,7 +30,7 @@ from prnet.data.synth.background import render_background, sample_background
 from prnet.data.synth.degrade import degrade, sample_degradation
 from prnet.data.synth.kernels import interpolate_fast, vertex_normals_fast
 from prnet.data.synth.occluders import draw_occluders, sample_occluders
-from prnet.data.synth.scene import body_rotation, head_proxies, make_camera, proxy_mesh, sample_pose
+from prnet.data.synth.scene import body_rotation, head_proxies, make_camera, place_camera, proxy_mesh, sample_pose
 from prnet.data.synth.shape import ShapeModel, sample_shape_params
 
 GENERATOR_NAME = "prnet-synth"
@@ -126,17 +128,31 @@ def sample_params(rng: np.random.Generator, assets: SynthAssets, config: SynthCo
 def render_sample(index: int, seed: int, config: SynthConfig = SynthConfig(), assets: SynthAssets | None = None
                   ) -> Sample:
     """Sample `index` of the stream seeded `seed`: identical for the same (seed, index, config)."""
-    from prnet.geometry.posmap import landmarks_from_posmap, position_map
 
     assets = assets or load_assets()
     rng = np.random.default_rng([int(seed), int(index)])
-    params = sample_params(rng, assets, config)
+    return render_params(sample_params(rng, assets, config), index, seed, config, assets)
+
+
+def render_params(params: dict[str, Any], index: int, seed: int, config: SynthConfig = SynthConfig(),
+                  assets: SynthAssets | None = None, placement: tuple[float, tuple[float, float]] | None = None
+                  ) -> Sample:
+    """Render one sample from drawn `params` (sample_params' dict, changed at will: one face turning its head in
+    a video is one draw with a new "pose" per frame). `index` and `seed` are only recorded in the sample.
+    `placement` (scale, (dx, dy)) moves the face inside the image (scene.place_camera) instead of PRNet's crop;
+    the position map and landmarks are then in those image pixels."""
+    from prnet.geometry.posmap import landmarks_from_posmap, position_map
+
+    assets = assets or load_assets()
+    params = copy.deepcopy(params)  # the caller's dict is reused across frames: never change it
     size = config.image_size
     model, mesh = assets.model, assets.mesh
     n = model.n_mesh
 
     verts = model.deform(params["shape"])  # (N + M, 3) mm
     camera = make_camera(verts[:n], mesh.landmark_ids, params["pose"], model.centre, size)
+    if placement is not None:
+        camera = place_camera(camera, *placement)
     crop = camera.to_crop(camera.to_camera(verts))
     posmap = position_map(crop[:n], None, assets.layout)  # None: the packaged mesh's cached UV sampler
     landmarks = landmarks_from_posmap(posmap, assets.layout)

@@ -76,6 +76,15 @@ def make_camera(mesh_vertices: np.ndarray, landmark_ids: np.ndarray, pose: dict[
     return Camera(rotation=rotation, centre=np.asarray(centre, dtype=np.float64), matrix=matrix, z_shift=-z_min)
 
 
+def place_camera(camera: Camera, scale: float, offset: tuple[float, float]) -> Camera:
+    """The same camera with its crop scaled by `scale` and moved by `offset` pixels: renders the face inside a
+    larger frame (a video: the face moves and changes size) instead of filling PRNet's crop. Depth scales too,
+    so min z over the face stays 0."""
+    matrix = camera.matrix * float(scale)
+    matrix[:, 2] += np.asarray(offset, dtype=np.float64)
+    return Camera(rotation=camera.rotation, centre=camera.centre, matrix=matrix, z_shift=camera.z_shift * float(scale))
+
+
 @functools.lru_cache(maxsize=4)
 def unit_sphere(rings: int = 28, segments: int = 56) -> tuple[np.ndarray, np.ndarray]:
     """Lat-long unit sphere: vertices (V, 3), triangles (T, 3) counter-clockwise seen from outside."""
