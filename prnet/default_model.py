@@ -1,9 +1,10 @@
 """The default model shipped with prnet: what `prnet predict`, `prnet eval`, `prnet bench` and `prnet quickstart`
 use when no `--model` is given.
 
-A full-size PRNet (256 px) trained by this project's own `prnet train` on its own synthetic faces, stored as an
-FP16 inference checkpoint (`scripts/assets/release_checkpoint.py`); it loads with `prnet.checkpoint.load_model` like
-any checkpoint.
+The full PRNet (at the input size its checkpoint records: 128 px today) trained by this project's own `prnet train`
+on its own synthetic faces, stored as an FP16 inference checkpoint (`scripts/assets/release_checkpoint.py`); it
+loads with `prnet.checkpoint.load_model` like any checkpoint. Beside it ships its compressed form, made from it by
+`prnet compress` (docs/MODEL_CARD.md): `--model default-fast` in every command that takes a model.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from prnet.io import PrnetInputError
 
 # Module attribute, not a constant buried in a function: tests and tools point it elsewhere.
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "assets" / "default_model.pt"
+# --model NAME -> shipped file (a path that exists always wins over a name)
+SHIPPED_MODELS = {"default": "default_model.pt", "default-fast": "default_model_fast.onnx"}
 
 HOW_TO_TRAIN = (
     "train one with `prnet train --data synth --preset full --out runs/default` (a GPU helps; `--preset cpu-small` "
@@ -36,6 +39,22 @@ def default_model_path() -> Path:
     return DEFAULT_MODEL_PATH
 
 
+def shipped_model_path(name: str) -> Path:
+    """The file behind a shipped model name (SHIPPED_MODELS), next to the default model."""
+    if name == "default":
+        return default_model_path()
+    path = DEFAULT_MODEL_PATH.parent / SHIPPED_MODELS[name]
+    if not path.is_file():
+        raise PrnetInputError(f"--model {name}: this install has no {path.name} ({path} is missing); make one with "
+                              "`prnet compress` from the default model (docs/MODEL_CARD.md) and pass its path")
+    return path
+
+
 def resolve_model(model: str | Path | None) -> Path:
-    """`--model` as given, or the default model when it is omitted (every command's --model defaults to it)."""
-    return Path(model) if model is not None else default_model_path()
+    """`--model` as given, a shipped model's name ('default', 'default-fast'), or the default model when it is
+    omitted (every command's --model defaults to it). An existing file of that name wins over the name."""
+    if model is None:
+        return default_model_path()
+    if str(model) in SHIPPED_MODELS and not Path(model).exists():
+        return shipped_model_path(str(model))
+    return Path(model)

@@ -174,26 +174,6 @@ def fmt_pct(value: float | None) -> str:
 
 
 # --- stage 3: compress ----------------------------------------------------------------------------------
-class ResizedSamples:
-    """A map-style source of Samples at the model's input size (images, maps and landmarks resampled alike)."""
-
-    def __init__(self, source, size: int):
-        self.source, self.size = source, size
-
-    def __len__(self) -> int:
-        return len(self.source)
-
-    def __getitem__(self, i: int):
-        from prnet.train.augment import AugmentConfig, augment_sample
-
-        sample = self.source[i]
-        if sample.image.shape[0] == self.size:
-            return sample
-        image, posmap, landmarks = augment_sample(sample.image, sample.posmap, sample.landmarks, self.size,
-                                                  AugmentConfig.none(), None)
-        return dataclasses.replace(sample, image=image, posmap=posmap, landmarks=landmarks)
-
-
 def stage_compress(run: QuickstartRun, result: StageResult, display) -> None:
     """INT8 (static QDQ) and SVD (distilled) + INT8 through prnet.compress.pipeline.compress_model, side by side."""
     from prnet.compress.distill import DistillConfig
@@ -202,6 +182,7 @@ def stage_compress(run: QuickstartRun, result: StageResult, display) -> None:
     from prnet.compress.svd import parse_svd_spec
     from prnet.checkpoint import load_model
     from prnet.data.dataset import train_val_datasets
+    from prnet.train.augment import ResizedSamples
 
     tick, config = time.perf_counter(), run.config
     loaded = load_model(run.model)
@@ -302,6 +283,7 @@ def bench_data(run: QuickstartRun, display) -> Path | None:
     from prnet.checkpoint import load_model
     from prnet.data.dataset import train_val_datasets
     from prnet.data.format import Manifest, create_dataset, read_layout, write_sample
+    from prnet.train.augment import ResizedSamples
 
     loaded = load_model(run.model)
     if run.dataset is None or loaded.layout.layout_id == read_layout(run.dataset).layout_id:
