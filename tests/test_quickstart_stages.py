@@ -177,18 +177,18 @@ def test_budgets_shrink_when_earlier_stages_overran():
 def test_resized_samples_keep_maps_and_landmarks_consistent(tmp_path):
     from prnet.data.dataset import PositionMapDataset
     from prnet.geometry.posmap import landmarks_from_posmap
-    from prnet.train.augment import resize_layout
+    from prnet.train.augment import ResizedSamples, resize_layout  # what the quickstart stages resample with
 
     layout = tiny_layout(32)
     source = PositionMapDataset(make_dataset(tmp_path / "data", n=2, size=32, layout=layout))
-    resized = quickstart_stages.ResizedSamples(source, 64)
+    resized = ResizedSamples(source, 64)
     sample, original = resized[1], source[1]
     assert sample.image.shape == (64, 64, 3) and sample.posmap.shape == (64, 64, 3)
     np.testing.assert_allclose(sample.landmarks[:, :2], (original.landmarks[:, :2] + 0.5) * 2 - 0.5, atol=1e-3)
     np.testing.assert_allclose(sample.landmarks[:, 2], original.landmarks[:, 2] * 2, rtol=1e-5)
     from_map = landmarks_from_posmap(sample.posmap, resize_layout(layout, 64))
     assert np.abs(from_map - sample.landmarks).max() < 1.5  # the map, read at the new layout, agrees
-    assert quickstart_stages.ResizedSamples(source, 32)[0].image.shape == (32, 32, 3)
+    assert ResizedSamples(source, 32)[0].image.shape == (32, 32, 3)
 
 
 def test_finetuning_continues_from_the_start_model(tmp_path):
