@@ -112,3 +112,33 @@ def test_parity_images_from_dataset_folder_and_procedural(tmp_path):
     assert procedural.shape == (2, 64, 64, 3) and "procedural" in description
     with pytest.raises(PrnetInputError, match="not found"):
         parity_images(tmp_path / "nothing", 2, 64)
+
+
+def test_parity_counts_face_pixels_only(onnx_fp32, checkpoint, monkeypatch):
+    """The map outside the face mask is never trained nor read: a runner that is exact on the face and wild
+    elsewhere passes parity, one that is off on a single face pixel does not."""
+    import prnet.export.runners as runners
+
+    loaded = load_model(checkpoint)
+    face = loaded.layout.face_mask
+    assert face.any() and (~face).any()
+    exact = OnnxRuntimeRunner
+
+    class OffFace(exact):
+        def __call__(self, images):
+            out = super().__call__(images).copy()
+            out[:, ~face] += 500.0
+            return out
+
+    class OnFace(exact):
+        def __call__(self, images):
+            out = super().__call__(images).copy()
+            v, u = np.argwhere(face)[0]
+            out[:, v, u] += 500.0
+            return out
+
+    monkeypatch.setattr(runners, "OnnxRuntimeRunner", OffFace)
+    assert export_model("onnx", checkpoint, out=checkpoint.parent / "off.onnx", latency_runs=1).status == "ok"
+    monkeypatch.setattr(runners, "OnnxRuntimeRunner", OnFace)
+    with pytest.raises(Exception, match="differs from FP32"):
+        export_model("onnx", checkpoint, out=checkpoint.parent / "on.onnx", latency_runs=1)

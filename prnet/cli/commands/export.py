@@ -77,7 +77,7 @@ def print_results(results: list[Any]) -> None:
                       fmt(r.max_deviation_px, ".2g"), fmt(r.mean_deviation_px, ".2g"), fmt(r.latency_ms, ".1f"))
     console = Console()
     console.print(table)
-    console.print("max/mean px: |output - FP32 PyTorch| in crop pixels; ms: median batch-1 latency on this machine")
+    console.print("max/mean px: |output - FP32 PyTorch| in crop pixels over the face pixels; ms: median batch-1 latency on this machine")
     for r in results:
         lines = [f"wrote {r.path}"] if r.path is not None and r.status in ("ok", "parity-failed") else []
         lines += ([f"parity inputs: {r.parity_inputs}"] if r.parity_inputs else []) + r.notes
