@@ -137,6 +137,12 @@ def ced_auc(errors: np.ndarray, max_error: float = 0.1, num: int = 1001) -> floa
     return float(area / max_error)
 
 
+def face_pixel_distance(maps: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """(B, P) Euclidean (x, y, z) distance in pixels between two sets of (B, S, S, 3) position maps at the P pixels
+    of the (S, S) bool `mask` (the layout's face mask)."""
+    return np.linalg.norm(maps[:, mask].astype(np.float64) - reference[:, mask], axis=-1)
+
+
 def map_deviation(maps: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> dict[str, float]:
     """How far one model's position maps are from another's (e.g. INT8 from FP32) over the face pixels.
 
@@ -144,5 +150,5 @@ def map_deviation(maps: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> 
     99th percentile and max of the per-pixel Euclidean (x, y, z) distance, in pixels: the max alone is one pixel
     of one face, so p99 says whether it is an outlier or the bulk.
     """
-    distance = np.linalg.norm(maps[:, mask].astype(np.float64) - reference[:, mask], axis=-1)
+    distance = face_pixel_distance(maps, reference, mask)
     return {"mean": float(distance.mean()), "p99": float(np.percentile(distance, 99)), "max": float(distance.max())}

@@ -66,6 +66,20 @@ def test_write_video_and_read_ground_truth(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "clip_gt.json"]  # no temporaries left
 
 
+def test_bad_ground_truth_names_the_file_and_the_fix(tmp_path):
+    from prnet.io import PrnetInputError
+
+    video = tmp_path / "clip.mp4"
+    with pytest.raises(PrnetInputError, match="clip_gt.json.*prnet data video"):
+        read_ground_truth(video)
+    (tmp_path / "clip_gt.json").write_text("{not json")
+    with pytest.raises(PrnetInputError, match="unreadable"):
+        read_ground_truth(video)
+    (tmp_path / "clip_gt.json").write_text('{"schema": "something-else"}')
+    with pytest.raises(PrnetInputError, match="not a prnet-synth-video"):
+        read_ground_truth(video)
+
+
 def test_cli_writes_video(tmp_path):
     from typer.testing import CliRunner
 

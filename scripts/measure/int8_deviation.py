@@ -49,24 +49,24 @@ def main() -> None:
     from prnet.compress.data import first_batches
     from prnet.compress.evaluate import predict, torch_maps
     from prnet.compress.latency import runtime_callable
-    from prnet.train.augment import ResizedSamples
     from prnet.data.dataset import train_val_datasets
     from prnet.default_model import resolve_model
     from prnet.export.deploy import to_deployment
+    from prnet.metrics import face_pixel_distance
     from prnet.report import markdown_table
+    from prnet.train.augment import ResizedSamples
 
     source = load_model(resolve_model(args.model))
-    data = args.data
+    data, variant = args.data, args.variant
     _, val = train_val_datasets(data)
     if val[0].image.shape[0] != source.config.input_size:  # resampled to the model's size, as prnet compress does
         val = ResizedSamples(val, source.config.input_size)
     batches = first_batches(val, args.count, 8)
     layout = source.layout
     reference = predict(torch_maps(to_deployment(source.model.eval())), batches, layout)
-    variant = args.variant
     moved = predict(runtime_callable(args.runtime, variant, 2), batches, layout)
     mask = layout.face_mask
-    distance = np.linalg.norm(moved.maps[:, mask] - reference.maps[:, mask], axis=-1)  # (N, P) px
+    distance = face_pixel_distance(moved.maps, reference.maps, mask)  # (N, P) px
     weights = np.round(layout.weight_mask[mask], 3)
     names = {w: f"loss weight {w:g}" for w in sorted(set(weights.tolist()), reverse=True)}
     print(f"{variant.name} on {args.runtime} vs FP32 PyTorch, {len(distance)} images of {data}, "
@@ -85,7 +85,8 @@ def main() -> None:
     v, u = np.nonzero(mask)
     print("\nworst pixels (v, u): max px over the images, loss weight, border distance, the FP32 map's local "
           "stretch (px of output per UV pixel)")
-    grad = np.linalg.norm(np.gradient(reference.maps.mean(axis=0), axis=(0, 1))[0], axis=-1)[mask]
+    dv, du = np.gradient(reference.maps.mean(axis=0), axis=(0, 1))  # (S, S, 3) each: along v and along u
+    grad = np.hypot(np.linalg.norm(dv, axis=-1), np.linalg.norm(du, axis=-1))[mask]
     for i in worst:
         print(f"  ({v[i]}, {u[i]}): {distance[:, i].max():.2f} px, weight {weights[i]:g}, border {edge[i]:.0f} px, "
               f"stretch {grad[i]:.2f}")

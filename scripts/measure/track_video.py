@@ -23,18 +23,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 from pathlib import Path
 
 import numpy as np
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def frame_landmarks(record: dict, frames: int) -> np.ndarray:
@@ -95,6 +87,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from prnet.data.synth.video import read_ground_truth
+    from prnet.hardware import cpu_summary
     from prnet.io import write_json_atomic
 
     truth = read_ground_truth(args.video)
@@ -118,7 +111,7 @@ def main() -> None:
         rows.append((model, result))
     reference.pop("nme_per_frame", None)
     print(f"\n{args.video.name}: {frames} frames ({still} still), redetect every {args.redetect_every}; "
-          f"CPU {cpu_name()}, {args.threads} threads\n")
+          f"CPU {cpu_summary()}, {args.threads} threads\n")
     print("| model | runner | frames/s | NME all | still | turn | dNME | jitter px (% box) | missed | detector runs |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for model, r in rows:
@@ -129,10 +122,18 @@ def main() -> None:
               f"{r['missed_frames']} | "
               f"{reasons} |")
     if args.out:
-        write_json_atomic(args.out, {"video": str(args.video), "cpu": cpu_name(), "threads": args.threads,
+        write_json_atomic(args.out, {"video": str(args.video), "cpu": cpu_summary(), "threads": args.threads,
                                      "redetect_every": args.redetect_every, "frames": frames, "still_frames": still,
                                      "models": dict(rows)})
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    from prnet.io import PrnetInputError
+
+    try:
+        main()
+    except PrnetInputError as err:  # a missing video, ground truth or model: say which, exit 2
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)

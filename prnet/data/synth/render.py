@@ -16,7 +16,6 @@ rough: they must never poke through the face; the mesh still depth-tests against
 from __future__ import annotations
 
 import copy
-
 import functools
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -128,7 +127,6 @@ def sample_params(rng: np.random.Generator, assets: SynthAssets, config: SynthCo
 def render_sample(index: int, seed: int, config: SynthConfig = SynthConfig(), assets: SynthAssets | None = None
                   ) -> Sample:
     """Sample `index` of the stream seeded `seed`: identical for the same (seed, index, config)."""
-
     assets = assets or load_assets()
     rng = np.random.default_rng([int(seed), int(index)])
     return render_params(sample_params(rng, assets, config), index, seed, config, assets)

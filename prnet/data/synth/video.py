@@ -22,7 +22,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from prnet.data.format import Sample
-from prnet.io import atomic_path, write_json_atomic
+from prnet.io import PrnetInputError, atomic_path, write_json_atomic
 
 GT_SCHEMA = "prnet-synth-video"
 
@@ -113,9 +113,17 @@ def ground_truth_path(video: str | Path) -> Path:
 
 
 def read_ground_truth(video: str | Path) -> dict[str, Any]:
+    """The ground truth `write_video` wrote beside `video`; a missing, corrupt or foreign file is a PrnetInputError
+    naming it and how to make it."""
     path = ground_truth_path(video)
-    record = json.loads(path.read_text())
-    if record.get("schema") != GT_SCHEMA:
-        raise ValueError(f"{path}: not a {GT_SCHEMA} ground-truth file")
+    remedy = f"make the video and its ground truth with `prnet data video --out {Path(video)}`"
+    try:
+        record = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise PrnetInputError(f"{path}: no ground truth beside {video}; {remedy}") from None
+    except (OSError, ValueError) as err:
+        raise PrnetInputError(f"{path}: unreadable ground truth ({err}); {remedy}") from None
+    if not isinstance(record, dict) or record.get("schema") != GT_SCHEMA:
+        raise PrnetInputError(f"{path}: not a {GT_SCHEMA} ground-truth file; {remedy}")
     record["landmarks"] = np.asarray(record["landmarks"], dtype=np.float64)
     return record
