@@ -127,3 +127,50 @@ class TorchRunner:
 
     def __repr__(self) -> str:
         return f"TorchRunner(name={self.name!r}, input_size={self.input_size}, layout={self.layout.name!r})"
+
+
+class FlipRunner:
+    """Test-time flip averaging around any Runner: each crop also runs mirrored left-right, that map is carried
+    back to the unflipped crop through the layout's dense mirror correspondence (`flip_posmap`: pixel p takes
+    the mirrored position of its partner's point, so the UV labels stay right; a plain flip of the UV grid
+    would swap the face's halves) and the two maps are averaged. Twice the network time per crop.
+
+    Why: the model's errors are partly odd under a mirror (a pose or shape bias one way), and those cancel in
+    the mean. Needs the project's own UV layout (its mirror map comes from the packaged mesh).
+    """
+
+    def __init__(self, inner: Runner):
+        from prnet.train.augment import layout_mirror
+
+        self.inner = inner
+        self.input_size = inner.input_size
+        self.layout = inner.layout
+        self.name = f"{inner.name} +flip"
+        self.mirror = layout_mirror(inner.layout, use="--tta flip", fix="run this model with --tta none").mirror
+        if self.mirror.shape[0] != self.input_size:
+            raise PrnetInputError(f"--tta flip: the model's position maps ({self.mirror.shape[0]} px) must be as "
+                                  f"large as its input ({self.input_size} px); run it with --tta none")
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        from prnet.geometry.mirror import flip_posmap
+
+        images = check_runner_input(images, self.input_size)
+        count = len(images)
+        if not count:
+            return np.zeros((0, self.input_size, self.input_size, 3), np.float32)
+        maps = self.inner(np.concatenate([images, images[:, :, ::-1]]))  # (2B, S, S, 3): crops, then mirrored
+        back = np.stack([flip_posmap(mirrored, self.mirror, self.input_size) for mirrored in maps[count:]])
+        return ((maps[:count] + back) / 2).astype(np.float32)
+
+    def __repr__(self) -> str:
+        return f"FlipRunner({self.inner!r})"
+
+
+TTA_MODES = ("none", "flip")
+
+
+def with_tta(runner: Runner, tta: str = "none") -> Runner:
+    """`runner` as is ('none') or inside a FlipRunner ('flip'); anything else is an input error."""
+    if tta not in TTA_MODES:
+        raise PrnetInputError(f"--tta must be one of {', '.join(TTA_MODES)}, got {tta!r}")
+    return FlipRunner(runner) if tta == "flip" else runner

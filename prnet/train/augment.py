@@ -114,20 +114,30 @@ class LayoutMirror:
     landmark_uv: np.ndarray  # (68, 2) the layout's landmark UVs, where the flipped map's landmarks are read
 
 
-def layout_mirror(layout: UVLayout) -> LayoutMirror:
-    """The mirror correspondence of the data's layout. PrnetInputError unless it is the project's own layout:
-    the mirror map comes from the packaged face mesh, so another mesh's layout (e.g. 300W-LP's BFM UVs) would
-    be flipped wrong."""
-    from prnet.geometry.layout import LAYOUT_NAME, default_layout
+def layout_mirror(layout: UVLayout, use: str = "augment.flip_prob > 0: horizontal flips",
+                  fix: str = "train it with augment.flip_prob=0") -> LayoutMirror:
+    """The mirror correspondence of the data's (or a model's) layout. PrnetInputError unless it is the
+    project's own layout: the mirror map comes from the packaged face mesh, so another mesh's layout (e.g.
+    300W-LP's BFM UVs) would be flipped wrong. `use` and `fix` name the caller in that error."""
+    from prnet.geometry.layout import DEFAULT_SIZE, LAYOUT_NAME, default_layout
     from prnet.geometry.mesh import load_face_mesh
     from prnet.geometry.mirror import mirror_map
+    from prnet.geometry.posmap import bilinear_sample
 
-    if layout.name != LAYOUT_NAME or layout.layout_id != default_layout(layout.size).layout_id:
-        raise PrnetInputError(
-            f"augment.flip_prob > 0: horizontal flips need the project's UV layout '{LAYOUT_NAME}' (they use its "
-            f"mirror map), but this data's layout is '{layout.layout_id}'; train it with augment.flip_prob=0"
-        )
-    return LayoutMirror(mirror_map(load_face_mesh(), layout.size), layout.landmark_uv)
+    if layout.name == LAYOUT_NAME and layout.layout_id == default_layout(layout.size).layout_id:
+        return LayoutMirror(mirror_map(load_face_mesh(), layout.size), layout.landmark_uv)
+    if layout.name == f"{LAYOUT_NAME}@{layout.size}" and \
+            layout.layout_id == resize_layout(default_layout(DEFAULT_SIZE), layout.size).layout_id:
+        # a model trained on resized maps (e.g. 128 px): the full-size mirror map resampled the way
+        # resize_layout resamples the landmarks (pixel centres)
+        scale = layout.size / DEFAULT_SIZE
+        full = mirror_map(load_face_mesh(), DEFAULT_SIZE)
+        grid = (np.stack(np.meshgrid(np.arange(layout.size), np.arange(layout.size)), -1) + 0.5) / scale - 0.5
+        sampled = bilinear_sample(full, grid.reshape(-1, 2)).reshape(layout.size, layout.size, 2)
+        return LayoutMirror(np.clip((sampled + 0.5) * scale - 0.5, 0, layout.size - 1).astype(np.float32),
+                            layout.landmark_uv)
+    raise PrnetInputError(f"{use} need the project's UV layout '{LAYOUT_NAME}' (they use its mirror map), but "
+                          f"this layout is '{layout.layout_id}'; {fix}")
 
 
 def flip_sample(image: np.ndarray, posmap: np.ndarray, mirror: LayoutMirror | None

@@ -8,6 +8,8 @@ from typing import Optional
 
 import typer
 
+from prnet.cli.commands.predict import TTA_HELP
+
 
 def eval_command(
     model: Optional[Path] = typer.Option(None, "--model", "-m", help="Checkpoint (.pt) or exported model (default: the built-in model)."),
@@ -23,6 +25,7 @@ def eval_command(
                              "(PRNet's evaluation crop, 1.6x the ground-truth landmark box)."),
     refine: bool = typer.Option(True, "--refine/--no-refine", help="Photos with --crop detector: second pass cropped "
                                 "from the first pass's landmarks (as `prnet predict` does)."),
+    tta: str = typer.Option("none", "--tta", help=TTA_HELP),
 ) -> None:
     """68-point NME (2D, 3D) normalized by the GT landmark box, per yaw bin and balanced; dense NME; per-landmark
     errors; cumulative error distribution (PNG); everything in eval.json. Also the 51 inner points (no jaw).
@@ -44,7 +47,7 @@ def eval_command(
         if crop not in PHOTO_CROPS:
             raise PrnetInputError(f"--crop {crop!r}: choose one of {', '.join(PHOTO_CROPS)}")
         set_threads(threads)
-        runner = open_runner(model, device)
+        runner = open_runner(model, device, tta)
         report, per_sample = evaluate(runner, data, limit=limit or None, batch_size=batch, z_alignment=z_alignment,
                                       crop=crop, refine=refine,
                                       progress=(lambda n: console.print(f"{n} samples", style="dim", end="\r"))

@@ -7,15 +7,21 @@ from typing import List, Optional
 
 import typer
 
-def open_runner(model: Optional[Path], device: str = "auto"):
-    """prnet.export.runners.load_runner for --model (default: the default model), with a runtime that cannot run
-    here (e.g. a TensorRT engine without a GPU) as a clear input error."""
+TTA_HELP = "Test-time augmentation: none, or flip (each crop also runs mirrored, the two maps averaged: 2x the time)."
+
+
+def open_runner(model: Optional[Path], device: str = "auto", tta: str = "none"):
+    """prnet.export.runners.load_runner for --model (default: the default model) inside --tta's wrapper, with a
+    runtime that cannot run here (e.g. a TensorRT engine without a GPU) as a clear input error."""
     from prnet.export.formats import ExportUnavailable
     from prnet.export.runners import load_runner
     from prnet.io import PrnetInputError
+    from prnet.runner import TTA_MODES, with_tta
 
+    if tta not in TTA_MODES:  # before loading the model: a typo should not cost a model load
+        raise PrnetInputError(f"--tta must be one of {', '.join(TTA_MODES)}, got {tta!r}")
     try:
-        return load_runner(model, device=device)
+        return with_tta(load_runner(model, device=device), tta)
     except ExportUnavailable as err:
         raise PrnetInputError(str(err)) from err
 
@@ -48,6 +54,7 @@ def predict_command(
     redetect_every: int = typer.Option(
         15, "--redetect-every", help="Videos: run the detector every N frames (and on the frame after a face's track degrades)."),
     threads: int = typer.Option(0, "--threads", help="CPU threads for PyTorch and the face detector (0 = default)."),
+    tta: str = typer.Option("none", "--tta", help=TTA_HELP),
 ) -> None:
     """Detect faces, reconstruct them with PRNet and write landmarks (2D/3D JSON), dense vertices, .obj meshes,
     head pose and pictures (videos: an annotated video and per-frame landmarks). Exit code 2 if any file failed."""
@@ -67,7 +74,7 @@ def predict_command(
             max_faces=max_faces or None, write_obj=obj, write_pictures=pictures, redetect_every=redetect_every,
         )
         set_threads(threads)
-        runner = open_runner(model, device)
+        runner = open_runner(model, device, tta)
 
         def report(path: Path, summary) -> None:
             if summary.failures and summary.failures[-1][0] == str(path):
