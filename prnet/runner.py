@@ -169,8 +169,13 @@ class FlipRunner:
 TTA_MODES = ("none", "flip")
 
 
-def with_tta(runner: Runner, tta: str = "none") -> Runner:
-    """`runner` as is ('none') or inside a FlipRunner ('flip'); anything else is an input error."""
+def check_tta(tta: str) -> str:
+    """`tta` if it is one of TTA_MODES, else an input error (callers check before loading a model)."""
     if tta not in TTA_MODES:
         raise PrnetInputError(f"--tta must be one of {', '.join(TTA_MODES)}, got {tta!r}")
-    return FlipRunner(runner) if tta == "flip" else runner
+    return tta
+
+
+def with_tta(runner: Runner, tta: str = "none") -> Runner:
+    """`runner` as is ('none') or inside a FlipRunner ('flip'); anything else is an input error."""
+    return FlipRunner(runner) if check_tta(tta) == "flip" else runner

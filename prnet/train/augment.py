@@ -122,18 +122,15 @@ def layout_mirror(layout: UVLayout, use: str = "augment.flip_prob > 0: horizonta
     from prnet.geometry.layout import DEFAULT_SIZE, LAYOUT_NAME, default_layout
     from prnet.geometry.mesh import load_face_mesh
     from prnet.geometry.mirror import mirror_map
-    from prnet.geometry.posmap import bilinear_sample
 
     if layout.name == LAYOUT_NAME and layout.layout_id == default_layout(layout.size).layout_id:
         return LayoutMirror(mirror_map(load_face_mesh(), layout.size), layout.landmark_uv)
     if layout.name == f"{LAYOUT_NAME}@{layout.size}" and \
             layout.layout_id == resize_layout(default_layout(DEFAULT_SIZE), layout.size).layout_id:
-        # a model trained on resized maps (e.g. 128 px): the full-size mirror map resampled the way
-        # resize_layout resamples the landmarks (pixel centres)
+        # a model trained on resized maps (e.g. 128 px): the full-size mirror map resampled as the maps were
+        # (resize_uv_map, pixel centres), its values (UV pixels) rescaled with the same convention
         scale = layout.size / DEFAULT_SIZE
-        full = mirror_map(load_face_mesh(), DEFAULT_SIZE)
-        grid = (np.stack(np.meshgrid(np.arange(layout.size), np.arange(layout.size)), -1) + 0.5) / scale - 0.5
-        sampled = bilinear_sample(full, grid.reshape(-1, 2)).reshape(layout.size, layout.size, 2)
+        sampled = resize_uv_map(mirror_map(load_face_mesh(), DEFAULT_SIZE).astype(np.float32), layout.size)
         return LayoutMirror(np.clip((sampled + 0.5) * scale - 0.5, 0, layout.size - 1).astype(np.float32),
                             layout.landmark_uv)
     raise PrnetInputError(f"{use} need the project's UV layout '{LAYOUT_NAME}' (they use its mirror map), but "

@@ -16,10 +16,9 @@ def open_runner(model: Optional[Path], device: str = "auto", tta: str = "none"):
     from prnet.export.formats import ExportUnavailable
     from prnet.export.runners import load_runner
     from prnet.io import PrnetInputError
-    from prnet.runner import TTA_MODES, with_tta
+    from prnet.runner import check_tta, with_tta
 
-    if tta not in TTA_MODES:  # before loading the model: a typo should not cost a model load
-        raise PrnetInputError(f"--tta must be one of {', '.join(TTA_MODES)}, got {tta!r}")
+    check_tta(tta)  # before loading the model: a typo should not cost a model load
     try:
         return with_tta(load_runner(model, device=device), tta)
     except ExportUnavailable as err:
