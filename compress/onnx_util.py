@@ -4,25 +4,23 @@
 from __future__ import annotations
 
 import fnmatch
-import warnings
 from pathlib import Path
 
-import torch
 from torch import nn
 
-from prnet.export.metadata import INPUT_NAME, OUTPUT_NAME
 from prnet.io import atomic_path
 
 
 def export_onnx(module: nn.Module, path: str | Path, input_size: int, opset: int = 17, dynamic_batch: bool = True) -> Path:
-    """TorchScript-based export (1 s, single file, weights named after the state dict), written atomically."""
-    module = module.eval()
-    example = torch.zeros(1, 3, input_size, input_size, device=next(module.parameters()).device)
-    axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
-    with atomic_path(path, suffix=".onnx") as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(module, example, str(tmp), dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
-                          output_names=[OUTPUT_NAME], dynamic_axes=axes, do_constant_folding=True)
+    """The float model compression quantizes and times: the export area's tracer (TorchScript, ~1 s), not
+    simplified so that initializers keep their state-dict names, one self-contained file written atomically."""
+    import onnx
+
+    from prnet.export.onnx_export import build_onnx
+
+    model = build_onnx(module, input_size, opset=opset, dynamic_batch=dynamic_batch, simplify=False)
+    with atomic_path(path, suffix=".onnx") as tmp:
+        onnx.save_model(model, str(tmp), save_as_external_data=False)
     return Path(path)
 
 

@@ -19,11 +19,14 @@ DEFAULT_OPSET = 17  # Conv/Pad/DepthToSpace only need 13; 17 is read by ORT, Ope
 
 def build_onnx(module: Any, input_size: int, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
                batch_size: int = 1, simplify: bool = True, dynamo: bool = False, fp16: bool = False) -> Any:
-    """Trace `module` ((B, 3, S, S) -> (B, 3, S, S)) into an in-memory onnx.ModelProto (weights inline)."""
+    """Trace `module` ((B, 3, S, S) -> (B, 3, S, S)) into an in-memory onnx.ModelProto (weights inline). The one
+    ONNX tracer of the project: exports, `prnet compress` (simplify=False keeps its '<module>.weight' initializer
+    names, which map quantized convs back to layers) and the benchmarks all go through it."""
     import onnx
     import torch
 
-    example = torch.rand(batch_size, 3, input_size, input_size)
+    device = next(module.parameters()).device  # a module on the GPU is traced there
+    example = torch.rand(batch_size, 3, input_size, input_size, device=device)
     with tempfile.TemporaryDirectory(prefix="prnet-onnx-") as tmp:
         raw = Path(tmp) / "raw.onnx"
         kwargs: dict[str, Any] = dict(opset_version=opset, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
@@ -36,8 +39,8 @@ def build_onnx(module: Any, input_size: int, opset: int = DEFAULT_OPSET, dynamic
             warnings.simplefilter("ignore")
             torch.onnx.export(module.eval(), (example,), str(raw), **kwargs)
         model = onnx.load(str(raw))  # pulls in external .data written by the dynamo exporter
-    import onnxslim
-
+    if simplify or fp16:
+        import onnxslim
     if simplify:
         model = onnxslim.slim(model)
     if fp16:  # FP16 weights and compute; inputs/outputs stay float32 so runners need not care
