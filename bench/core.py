@@ -133,7 +133,7 @@ class ResampledRunner:
     def __call__(self, images: np.ndarray) -> np.ndarray:
         import cv2
 
-        from prnet.train.augment import resize_uv_map
+        from prnet.geometry.resample import resize_uv_map
 
         inner = self.runner.input_size
         small = np.stack([cv2.resize(im, (inner, inner), interpolation=cv2.INTER_AREA) for im in images])

@@ -70,7 +70,8 @@ def load_dataset(root: str | Path, limit: int, size: int | None = None) -> Valid
 
 def resampled(samples: list, layout, size: int) -> tuple[list, object]:
     """Samples and their layout resampled to a model's input size (maps in the layout the model was trained on)."""
-    from prnet.train.augment import resize_layout, resize_sample
+    from prnet.geometry.resample import resize_layout
+    from prnet.train.augment import resize_sample
 
     return [resize_sample(s, size) for s in samples], resize_layout(layout, size)
 

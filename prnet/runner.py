@@ -140,7 +140,7 @@ class FlipRunner:
     """
 
     def __init__(self, inner: Runner):
-        from prnet.train.augment import layout_mirror
+        from prnet.geometry.mirror import layout_mirror
 
         self.inner = inner
         self.input_size = inner.input_size

@@ -147,7 +147,7 @@ def test_built_in_synthetic_set_is_in_the_layout_of_a_smaller_model():
     mesh layout's size and resampled, so their maps are in the layout the model was trained on (same id)."""
     from prnet.bench.data import synthetic_set
     from prnet.data.synth.render import load_assets
-    from prnet.train.augment import resize_layout
+    from prnet.geometry.resample import resize_layout
 
     native = load_assets().layout
     small = synthetic_set(2, seed=7, size=128)

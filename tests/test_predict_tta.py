@@ -19,7 +19,7 @@ def face():
     from prnet.geometry.layout import default_layout
     from prnet.geometry.mesh import load_face_mesh
     from prnet.geometry.posmap import position_map, weak_perspective
-    from prnet.train.augment import resize_layout, resize_uv_map
+    from prnet.geometry.resample import resize_layout, resize_uv_map
 
     full = default_layout(256)
     posmap = position_map(weak_perspective(load_face_mesh().vertices, np.eye(3), 256 / 250, (128, 128)), None, full)
@@ -49,7 +49,7 @@ def face_errors(maps, truth, layout):
 
 
 def test_flip_cancels_an_error_that_is_odd_under_the_mirror(face):
-    from prnet.train.augment import layout_mirror
+    from prnet.geometry.mirror import layout_mirror
 
     layout, truth, image = face
     mirror = layout_mirror(layout).mirror
@@ -65,7 +65,7 @@ def test_flip_cancels_an_error_that_is_odd_under_the_mirror(face):
 
 
 def test_flip_keeps_an_error_that_is_even_under_the_mirror(face):
-    from prnet.train.augment import layout_mirror
+    from prnet.geometry.mirror import layout_mirror
 
     layout, truth, image = face
     bias = np.array([0.0, 1.5, -1.0], np.float32)  # y and depth do not change sign in a left-right mirror

@@ -177,7 +177,8 @@ def test_budgets_shrink_when_earlier_stages_overran():
 def test_resized_samples_keep_maps_and_landmarks_consistent(tmp_path):
     from prnet.data.dataset import PositionMapDataset
     from prnet.geometry.posmap import landmarks_from_posmap
-    from prnet.train.augment import ResizedSamples, resize_layout  # what the quickstart stages resample with
+    from prnet.geometry.resample import resize_layout
+    from prnet.train.augment import ResizedSamples  # what the quickstart stages resample with
 
     layout = tiny_layout(32)
     source = PositionMapDataset(make_dataset(tmp_path / "data", n=2, size=32, layout=layout))

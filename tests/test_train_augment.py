@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from prnet.train.augment import AugmentConfig, augment_sample, crop_similarity, resize_layout, transform_points
+from prnet.geometry.resample import resize_layout
+from prnet.train.augment import AugmentConfig, augment_sample, crop_similarity, transform_points
 from prnet.train.losses import landmarks_from_maps, weighted_mse
 from tests.train_fixtures import make_sample, tiny_layout
 
@@ -120,7 +121,7 @@ def template_sample(size=128):
 def test_flip_prob_one_mirrors_the_sample_and_rereads_its_landmarks():
     from prnet.geometry.mirror import flip_posmap
     from prnet.geometry.posmap import landmarks_from_posmap
-    from prnet.train.augment import layout_mirror
+    from prnet.geometry.mirror import layout_mirror
 
     layout, image, posmap, landmarks = template_sample()
     mirror = layout_mirror(layout)
@@ -136,7 +137,7 @@ def test_flip_prob_one_mirrors_the_sample_and_rereads_its_landmarks():
 
 
 def test_flipped_and_warped_landmarks_stay_on_the_map():
-    from prnet.train.augment import layout_mirror
+    from prnet.geometry.mirror import layout_mirror
 
     layout, image, posmap, landmarks = template_sample()
     config = AugmentConfig(rotation_deg=30, occlusion_prob=0.0, flip_prob=1.0)
@@ -149,7 +150,7 @@ def test_flipped_and_warped_landmarks_stay_on_the_map():
 
 def test_flips_refuse_a_layout_without_a_mirror_map():
     from prnet.io import PrnetInputError
-    from prnet.train.augment import layout_mirror
+    from prnet.geometry.mirror import layout_mirror
     from prnet.train.data import TrainingItems
 
     other = tiny_layout(64, name="bfm-uv")

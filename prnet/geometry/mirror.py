@@ -24,12 +24,16 @@ mouth (118 of 125): its triangles are nearly degenerate in 3D, so closest points
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 
-from prnet.geometry.layout import uv_pixels
-from prnet.geometry.mesh import FaceMesh
+from prnet.geometry.layout import DEFAULT_SIZE, LAYOUT_NAME, default_layout, uv_pixels
+from prnet.geometry.mesh import FaceMesh, load_face_mesh
 from prnet.geometry.posmap import bilinear_sample, uv_sampler
+from prnet.geometry.resample import resize_layout, resize_uv_map
+from prnet.io import PrnetInputError
+from prnet.layout import UVLayout
 
 FINE_FACTOR = 2  # the template is searched on a map this many times finer than the mirror map
 # Weight of the UV-distance prior in the closest-point search, in mm per UV unit (0.3 mm per pixel at 256 px):
@@ -142,3 +146,30 @@ def flip_posmap(posmap: np.ndarray, mirror: np.ndarray, width: int) -> np.ndarra
     size = posmap.shape[0]
     sampled = bilinear_sample(posmap, mirror.reshape(-1, 2)).reshape(size, size, 3)
     return flip_points(sampled, width).astype(np.float32)
+
+
+@dataclass(frozen=True, eq=False)
+class LayoutMirror:
+    """What an exact flip needs, at the stored maps' size (built by `layout_mirror`)."""
+
+    mirror: np.ndarray  # (S, S, 2) UV pixel of each pixel's mirror partner (mirror_map)
+    landmark_uv: np.ndarray  # (68, 2) the layout's landmark UVs, where the flipped map's landmarks are read
+
+
+def layout_mirror(layout: UVLayout, use: str = "augment.flip_prob > 0: horizontal flips",
+                  fix: str = "train it with augment.flip_prob=0") -> LayoutMirror:
+    """The mirror correspondence of the data's (or a model's) layout. PrnetInputError unless it is the
+    project's own layout: the mirror map comes from the packaged face mesh, so another mesh's layout (e.g.
+    300W-LP's BFM UVs) would be flipped wrong. `use` and `fix` name the caller in that error."""
+    if layout.name == LAYOUT_NAME and layout.layout_id == default_layout(layout.size).layout_id:
+        return LayoutMirror(mirror_map(load_face_mesh(), layout.size), layout.landmark_uv)
+    if layout.name == f"{LAYOUT_NAME}@{layout.size}" and \
+            layout.layout_id == resize_layout(default_layout(DEFAULT_SIZE), layout.size).layout_id:
+        # a model trained on resized maps (e.g. 128 px): the full-size mirror map resampled as the maps were
+        # (resize_uv_map, pixel centres), its values (UV pixels) rescaled with the same convention
+        scale = layout.size / DEFAULT_SIZE
+        sampled = resize_uv_map(mirror_map(load_face_mesh(), DEFAULT_SIZE).astype(np.float32), layout.size)
+        return LayoutMirror(np.clip((sampled + 0.5) * scale - 0.5, 0, layout.size - 1).astype(np.float32),
+                            layout.landmark_uv)
+    raise PrnetInputError(f"{use} need the project's UV layout '{LAYOUT_NAME}' (they use its mirror map), but "
+                          f"this layout is '{layout.layout_id}'; {fix}")

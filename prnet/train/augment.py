@@ -23,8 +23,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from prnet.geometry.mirror import LayoutMirror
+from prnet.geometry.resample import resize_layout, resize_uv_map
 from prnet.io import PrnetInputError
-from prnet.layout import WEIGHT_LANDMARK, UVLayout
+from prnet.layout import UVLayout
 
 
 @dataclass(frozen=True)
@@ -78,13 +80,6 @@ def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return out
 
 
-def resize_uv_map(posmap: np.ndarray, size: int) -> np.ndarray:
-    """Resample a position map's UV grid to size x size (values unchanged). A 2x downscale averages 2x2."""
-    if posmap.shape[0] == size:
-        return posmap
-    return cv2.resize(posmap, (size, size), interpolation=cv2.INTER_LINEAR)
-
-
 def random_similarity(rng: np.random.Generator, config: AugmentConfig, data_size: int, out_size: int) -> np.ndarray:
     angle = math.radians(rng.uniform(-config.rotation_deg, config.rotation_deg))
     scale = rng.uniform(config.scale_min, config.scale_max)
@@ -106,37 +101,6 @@ def occlude(image: np.ndarray, rng: np.random.Generator, max_side: float) -> np.
     return image
 
 
-@dataclass(frozen=True, eq=False)
-class LayoutMirror:
-    """What an exact flip needs, at the stored maps' size (built by `layout_mirror`)."""
-
-    mirror: np.ndarray  # (S, S, 2) UV pixel of each pixel's mirror partner (prnet.geometry.mirror.mirror_map)
-    landmark_uv: np.ndarray  # (68, 2) the layout's landmark UVs, where the flipped map's landmarks are read
-
-
-def layout_mirror(layout: UVLayout, use: str = "augment.flip_prob > 0: horizontal flips",
-                  fix: str = "train it with augment.flip_prob=0") -> LayoutMirror:
-    """The mirror correspondence of the data's (or a model's) layout. PrnetInputError unless it is the
-    project's own layout: the mirror map comes from the packaged face mesh, so another mesh's layout (e.g.
-    300W-LP's BFM UVs) would be flipped wrong. `use` and `fix` name the caller in that error."""
-    from prnet.geometry.layout import DEFAULT_SIZE, LAYOUT_NAME, default_layout
-    from prnet.geometry.mesh import load_face_mesh
-    from prnet.geometry.mirror import mirror_map
-
-    if layout.name == LAYOUT_NAME and layout.layout_id == default_layout(layout.size).layout_id:
-        return LayoutMirror(mirror_map(load_face_mesh(), layout.size), layout.landmark_uv)
-    if layout.name == f"{LAYOUT_NAME}@{layout.size}" and \
-            layout.layout_id == resize_layout(default_layout(DEFAULT_SIZE), layout.size).layout_id:
-        # a model trained on resized maps (e.g. 128 px): the full-size mirror map resampled as the maps were
-        # (resize_uv_map, pixel centres), its values (UV pixels) rescaled with the same convention
-        scale = layout.size / DEFAULT_SIZE
-        sampled = resize_uv_map(mirror_map(load_face_mesh(), DEFAULT_SIZE).astype(np.float32), layout.size)
-        return LayoutMirror(np.clip((sampled + 0.5) * scale - 0.5, 0, layout.size - 1).astype(np.float32),
-                            layout.landmark_uv)
-    raise PrnetInputError(f"{use} need the project's UV layout '{LAYOUT_NAME}' (they use its mirror map), but "
-                          f"this layout is '{layout.layout_id}'; {fix}")
-
-
 def flip_sample(image: np.ndarray, posmap: np.ndarray, mirror: LayoutMirror | None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The sample of the left-right flipped crop. Landmarks are re-read from the flipped map, not permuted with
@@ -148,7 +112,7 @@ def flip_sample(image: np.ndarray, posmap: np.ndarray, mirror: LayoutMirror | No
     if mirror is None or mirror.mirror.shape[0] != posmap.shape[0]:
         got = "none" if mirror is None else f"one for {mirror.mirror.shape[0]} px"
         raise PrnetInputError(f"augment.flip_prob > 0 needs the mirror map of the data's {posmap.shape[0]} px layout "
-                              f"(prnet.train.augment.layout_mirror), got {got}")
+                              f"(prnet.geometry.mirror.layout_mirror), got {got}")
     posmap = flip_posmap(posmap, mirror.mirror, image.shape[1])
     landmarks = bilinear_sample(posmap, mirror.landmark_uv).astype(np.float32)
     return np.ascontiguousarray(image[:, ::-1]), posmap, landmarks
@@ -180,32 +144,6 @@ def augment_sample(image: np.ndarray, posmap: np.ndarray, landmarks: np.ndarray,
         if rng.random() < config.occlusion_prob:
             image = occlude(image, rng, config.occlusion_max_side)
     return image, posmap, landmarks
-
-
-def grid_triangles(face_mask: np.ndarray) -> np.ndarray:
-    """Two triangles per 2x2 block of face pixels, as indices into the face pixels in row-major order."""
-    ids = -np.ones(face_mask.shape, np.int64)
-    ids[face_mask] = np.arange(int(face_mask.sum()))
-    a, b, c, d = ids[:-1, :-1], ids[:-1, 1:], ids[1:, :-1], ids[1:, 1:]
-    tris = np.concatenate([np.stack([a, c, b], -1).reshape(-1, 3), np.stack([b, c, d], -1).reshape(-1, 3)])
-    return tris[(tris >= 0).all(1)].astype(np.int32)
-
-
-def resize_layout(layout: UVLayout, size: int) -> UVLayout:
-    """The layout for position maps resampled to size x size (for models with a smaller input).
-
-    Landmark UVs follow the pixel-centre convention; masks are resampled by nearest neighbour, landmark pixels
-    keep the landmark weight, and the face triangles are rebuilt as a regular grid over the new face pixels.
-    """
-    if size == layout.size:
-        return layout
-    f = size / layout.size
-    landmark_uv = ((layout.landmark_uv + 0.5) * f - 0.5).astype(np.float32)
-    face = cv2.resize(layout.face_mask.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST).astype(bool)
-    weight = cv2.resize(layout.weight_mask, (size, size), interpolation=cv2.INTER_NEAREST)
-    cols, rows = np.clip(np.round(landmark_uv).astype(int), 0, size - 1).T
-    weight[rows, cols] = WEIGHT_LANDMARK
-    return UVLayout(f"{layout.name}@{size}", size, landmark_uv, face, weight.astype(np.float32), grid_triangles(face))
 
 
 def resize_sample(sample: Any, size: int) -> Any:

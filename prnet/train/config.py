@@ -95,7 +95,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The seed's recipe, for a GPU: batch 20, Adam 1e-3 halved every 75k steps, 300k steps.
     "full": {},
     # Learns real landmarks on 2 CPU cores in minutes: quarter-width PRNet at 64 px (~16 MMACs/image, ~0.3 s
-    # per step of 16 on one idle core). Maps and the layout are resampled to 64 px (prnet.train.augment.resize_layout).
+    # per step of 16 on one idle core). Maps and the layout are resampled to 64 px
+    # (prnet.geometry.resample.resize_layout).
     "cpu-small": dict(
         model="prnet-quarter", input_size=64, bn_momentum=0.05, batch_size=16, max_steps=800, lr=2e-3,
         lr_schedule="cosine", min_lr=1e-4, warmup_steps=50, log_every=20, eval_every=100, save_every=100,

@@ -18,7 +18,8 @@ from torch.utils.data import Dataset, DistributedSampler
 from prnet.data.format import Sample
 from prnet.io import PrnetInputError
 from prnet.layout import UVLayout
-from prnet.train.augment import AugmentConfig, augment_sample, layout_mirror
+from prnet.geometry.mirror import layout_mirror
+from prnet.train.augment import AugmentConfig, augment_sample
 
 
 class TrainingItems(Dataset):

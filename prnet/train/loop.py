@@ -29,7 +29,8 @@ from prnet.hardware import cpu_has_native_bf16, cpu_summary
 from prnet.io import PrnetInputError, write_json_atomic
 from prnet.layout import UVLayout
 from prnet.model import create_model
-from prnet.train.augment import AugmentConfig, resize_layout
+from prnet.geometry.resample import resize_layout
+from prnet.train.augment import AugmentConfig
 from prnet.train.config import TrainConfig, lr_at
 from prnet.train.data import TrainingItems, make_batch_stream
 from prnet.train.losses import landmarks_from_maps, weighted_mse

@@ -119,7 +119,7 @@ def keep_best_checkpoint(checkpoints: Path, last: Path | None) -> Path:
 def stage_train(run: QuickstartRun, result: StageResult, display) -> None:
     from prnet.checkpoint import load_model
     from prnet.data.format import read_layout
-    from prnet.train.augment import resize_layout
+    from prnet.geometry.resample import resize_layout
     from prnet.train.loop import train
 
     tick, config = time.perf_counter(), run.config
