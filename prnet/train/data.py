@@ -16,10 +16,11 @@ import torch
 from torch.utils.data import Dataset, DistributedSampler
 
 from prnet.data.format import Sample
+from prnet.geometry.mirror import layout_mirror
 from prnet.io import PrnetInputError
 from prnet.layout import UVLayout
-from prnet.geometry.mirror import layout_mirror
 from prnet.train.augment import AugmentConfig, augment_sample
+from prnet.train.stop import ignore_stop_signals
 
 
 class TrainingItems(Dataset):
@@ -115,6 +116,7 @@ def make_batch_stream(items: TrainingItems, batch_size: int, world_size: int, ra
     loader = torch.utils.data.DataLoader(
         items, batch_size=batch_size, sampler=sampler, drop_last=True, num_workers=num_workers,
         pin_memory=pin_memory, persistent_workers=num_workers > 0, prefetch_factor=4 if num_workers > 0 else None,
+        worker_init_fn=ignore_stop_signals if num_workers > 0 else None,
     )
     return BatchStream(loader, sampler, batch_size)
 

@@ -25,15 +25,17 @@ import torch
 import torch.distributed as dist
 
 from prnet.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint, unwrap_model
+from prnet.geometry.resample import resize_layout
 from prnet.hardware import cpu_has_native_bf16, cpu_summary
 from prnet.io import PrnetInputError, write_json_atomic
 from prnet.layout import UVLayout
 from prnet.model import create_model
-from prnet.geometry.resample import resize_layout
 from prnet.train.augment import AugmentConfig
 from prnet.train.config import TrainConfig, lr_at
 from prnet.train.data import TrainingItems, make_batch_stream
 from prnet.train.losses import landmarks_from_maps, weighted_mse
+from prnet.train.progress import RunProgress
+from prnet.train.stop import StopSignals
 
 
 class TrainingDiverged(RuntimeError):
@@ -48,6 +50,7 @@ class TrainResult:
     best_checkpoint: Path | None
     last_checkpoint: Path | None
     history: list[dict[str, Any]] = field(default_factory=list)  # the eval records of this process's run
+    stopped_by: str | None = None  # "SIGINT" / "SIGTERM": stopped early, last_checkpoint is where it stopped
 
 
 # --- setup ----------------------------------------------------------------------------------------------
@@ -394,74 +397,82 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> TrainResult:
     model.train()
     batches = stream.iterate(step)
     tick, images_seen, loss_sum, loss_count = time.perf_counter(), 0, 0.0, 0
-    while step < config.max_steps:
-        lr = lr_at(step, config)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        images, targets, _ = next(batches)
-        images = images.to(device, non_blocking=True).float().div_(255)  # (B, 3, S, S) uint8 -> [0, 1]
-        targets = targets.to(device, non_blocking=True)  # (B, 3, S, S) posmap / output_scale
-        if channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        with autocast:
-            pred = model(images)  # (B, 3, S, S) in [0, 1]
-        loss = weighted_mse(pred, targets, weight)
-        scaler.scale(loss).backward()
-        loss_value = loss.detach()
-        if ddp.distributed:
-            dist.all_reduce(loss_value)  # SUM: gloo has no AVG
-            loss_value = loss_value / ddp.world_size
-        loss_value = loss_value.item()
-        if not np.isfinite(loss_value):  # before the update: the weights in memory and on disk stay good
-            last = step_checkpoints(out_dir)
-            raise TrainingDiverged(
-                f"loss became {loss_value} at step {step + 1} (lr {lr:.3g}, precision {precision}); stopped without "
-                f"saving. Last good checkpoint: {last[-1] if last else 'none yet'}. Check the data for NaN/inf "
-                "values, lower --lr, or use --precision fp32, then --resume from that checkpoint."
-            )
-        if config.grad_clip > 0:
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        images_seen += len(images) * ddp.world_size
-        loss_sum, loss_count = loss_sum + loss_value, loss_count + 1
+    with StopSignals() as stop:  # Ctrl-C / SIGTERM: finish the step, save it, return (prnet/train/stop.py)
+        while step < config.max_steps:
+            lr = lr_at(step, config)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            images, targets, _ = next(batches)
+            images = images.to(device, non_blocking=True).float().div_(255)  # (B, 3, S, S) uint8 -> [0, 1]
+            targets = targets.to(device, non_blocking=True)  # (B, 3, S, S) posmap / output_scale
+            if channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            with autocast:
+                pred = model(images)  # (B, 3, S, S) in [0, 1]
+            loss = weighted_mse(pred, targets, weight)
+            scaler.scale(loss).backward()
+            loss_value, stop_now = loss.detach().float(), stop.requested is not None
+            if ddp.distributed:  # one all-reduce (SUM: gloo has no AVG) for the mean loss and "any rank signalled"
+                summed = torch.stack([loss_value, torch.tensor(float(stop_now), device=loss_value.device)])
+                dist.all_reduce(summed)
+                loss_value, stop_now = summed[0] / ddp.world_size, bool(summed[1] > 0)
+            loss_value = loss_value.item()
+            if not np.isfinite(loss_value):  # before the update: the weights in memory and on disk stay good
+                last = step_checkpoints(out_dir)
+                raise TrainingDiverged(
+                    f"loss became {loss_value} at step {step + 1} (lr {lr:.3g}, precision {precision}); stopped without "
+                    f"saving. Last good checkpoint: {last[-1] if last else 'none yet'}. Check the data for NaN/inf "
+                    "values, lower --lr, or use --precision fp32, then --resume from that checkpoint."
+                )
+            if config.grad_clip > 0:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            images_seen += len(images) * ddp.world_size
+            loss_sum, loss_count = loss_sum + loss_value, loss_count + 1
 
-        if step % config.log_every == 0 or step == config.max_steps:
-            now = time.perf_counter()
-            record = {"step": step, "loss": loss_sum / loss_count, "lr": lr, "images_per_s": images_seen / (now - tick),
-                      "samples_seen": step * config.batch_size}
-            tick, images_seen, loss_sum, loss_count = now, 0, 0.0, 0
-            if ddp.is_main:
-                append_metrics(out_dir, record)
-                if writer:
-                    writer.add_scalar("train/loss", record["loss"], step)
-                    writer.add_scalar("train/lr", lr, step)
-                    writer.add_scalar("train/images_per_s", record["images_per_s"], step)
-                progress.update(step, record)
+            if step % config.log_every == 0 or step == config.max_steps:
+                now = time.perf_counter()
+                record = {"step": step, "loss": loss_sum / loss_count, "lr": lr, "images_per_s": images_seen / (now - tick),
+                          "samples_seen": step * config.batch_size}
+                tick, images_seen, loss_sum, loss_count = now, 0, 0.0, 0
+                if ddp.is_main:
+                    append_metrics(out_dir, record)
+                    if writer:
+                        writer.add_scalar("train/loss", record["loss"], step)
+                        writer.add_scalar("train/lr", lr, step)
+                        writer.add_scalar("train/images_per_s", record["images_per_s"], step)
+                    progress.update(step, record)
 
-        eval_record: dict[str, Any] = {}
-        if val_items is not None and (step % config.eval_every == 0 or step == config.max_steps):
-            if ddp.is_main:
-                metrics = evaluate(raw_model, val_items, layout, device, autocast, batch_size, config.image_log_count)
-                eval_record = {"step": step, "val_loss": metrics["val_loss"], "val_nme": metrics["val_nme"]}
-                append_metrics(out_dir, eval_record)
-                result.history.append(eval_record)
-                progress.note(f"step {step}: val loss {metrics['val_loss']:.3g}, val NME {100 * metrics['val_nme']:.2f} %")
-                if writer:
-                    writer.add_scalar("val/loss", metrics["val_loss"], step)
-                    writer.add_scalar("val/nme_68", metrics["val_nme"], step)
-                    if metrics["triples"] is not None:  # [input | ground truth | prediction]
-                        writer.add_images("val/input_gt_pred", metrics["triples"], step)
-                if best_nme is None or metrics["val_nme"] < best_nme:  # rank 0 alone: no collective here
-                    best_nme = metrics["val_nme"]
-                    result.best_checkpoint = out_dir / "checkpoints" / "best.pt"
-                    save_checkpoint(result.best_checkpoint, raw_model, layout, train_config=config.to_dict(),
-                                    step=step, best_nme=best_nme, val_nme=best_nme, val_loss=metrics["val_loss"])
-        if step % config.save_every == 0 or step == config.max_steps:  # every rank: they check they agree
-            result.last_checkpoint = save(step, {k: v for k, v in eval_record.items() if k != "step"}) or result.last_checkpoint
+            eval_record: dict[str, Any] = {}
+            if val_items is not None and (step % config.eval_every == 0 or step == config.max_steps):
+                if ddp.is_main:
+                    metrics = evaluate(raw_model, val_items, layout, device, autocast, batch_size, config.image_log_count)
+                    eval_record = {"step": step, "val_loss": metrics["val_loss"], "val_nme": metrics["val_nme"]}
+                    append_metrics(out_dir, eval_record)
+                    result.history.append(eval_record)
+                    progress.note(f"step {step}: val loss {metrics['val_loss']:.3g}, "
+                                  f"val NME {100 * metrics['val_nme']:.2f} %")
+                    if writer:
+                        writer.add_scalar("val/loss", metrics["val_loss"], step)
+                        writer.add_scalar("val/nme_68", metrics["val_nme"], step)
+                        if metrics["triples"] is not None:  # [input | ground truth | prediction]
+                            writer.add_images("val/input_gt_pred", metrics["triples"], step)
+                    if best_nme is None or metrics["val_nme"] < best_nme:  # rank 0 alone: no collective here
+                        best_nme = metrics["val_nme"]
+                        result.best_checkpoint = out_dir / "checkpoints" / "best.pt"
+                        save_checkpoint(result.best_checkpoint, raw_model, layout, train_config=config.to_dict(),
+                                        step=step, best_nme=best_nme, val_nme=best_nme, val_loss=metrics["val_loss"])
+            if step % config.save_every == 0 or step == config.max_steps or stop_now:  # every rank: they check they agree
+                saved = save(step, {k: v for k, v in eval_record.items() if k != "step"})
+                result.last_checkpoint = saved or result.last_checkpoint
+            if stop_now:
+                result.stopped_by = stop.requested or "a signal to another rank"
+                progress.note(f"{result.stopped_by}: stopped after step {step} (checkpoint written)")
+                break
     progress.close()
     if writer:
         writer.close()
@@ -470,35 +481,6 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> TrainResult:
         dist.destroy_process_group()
     result.step, result.best_nme = step, best_nme
     return result
-
-
-class RunProgress:
-    """A rich progress bar (loss, lr, images/s) on the main process; plain lines when the bar is off."""
-
-    def __init__(self, total: int, start: int, enabled: bool, show_bar: bool):
-        self.enabled, self.bar = enabled, None
-        if enabled and show_bar:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-            self.bar = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                TimeRemainingColumn(), TextColumn("{task.fields[stats]}"))
-            self.task = self.bar.add_task("train", total=total, completed=start, stats="")
-            self.bar.start()
-
-    def update(self, step: int, record: dict[str, Any]) -> None:
-        stats = f"loss {record['loss']:.4g}  lr {record['lr']:.2e}  {record['images_per_s']:.1f} img/s"
-        if self.bar is not None:
-            self.bar.update(self.task, completed=step, stats=stats)
-
-    def note(self, message: str) -> None:
-        if self.bar is not None:
-            self.bar.console.print(message)
-        elif self.enabled:
-            print(message, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
 
 
 def make_progress(config: TrainConfig, ddp: Dist, step: int) -> RunProgress:

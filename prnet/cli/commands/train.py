@@ -65,7 +65,19 @@ def train_command(
         console.print(f"interrupted; continue with: prnet train --resume auto --out {escape(str(run_dir))}")
         raise typer.Exit(130)
     best = f"{100 * result.best_nme:.2f} %" if result.best_nme is not None else "n/a"
+    if result.stopped_by:  # a clean stop: the checkpoint of the last finished step is on disk
+        console.print(f"{result.stopped_by}: stopped at step {result.step} of {config.max_steps}, best val NME {best}; "
+                      f"saved {escape(str(result.last_checkpoint))}; continue with: prnet train --resume "
+                      f"{escape(str(result.last_checkpoint))}", soft_wrap=True)  # paths stay whole: copy and paste
+        raise typer.Exit(stop_exit_code(result.stopped_by))
     console.print(f"done: step {result.step}, best val NME {best}, run {result.out_dir}")
+
+
+def stop_exit_code(stopped_by: str) -> int:
+    """128 + the signal's number, what a shell reports for a process that signal stopped (SIGINT 130, SIGTERM 143)."""
+    import signal
+
+    return 128 + int(signal.Signals[stopped_by]) if stopped_by in signal.Signals.__members__ else 143
 
 
 def escape(text: str) -> str:
