@@ -17,11 +17,12 @@ from typing import Any, Callable
 import numpy as np
 
 from prnet import timing
-from prnet.io import size_on_disk
 from prnet.bench import accuracy, measure
 from prnet.bench.data import ValidationSet
 from prnet.bench.report import SCHEMA_NAME, SCHEMA_VERSION, Row, mark_pareto
 from prnet.bench.specs import BackendSpec, BenchContext, BuiltVariant, PreparedRow, Unavailable, VariantSpec, unavailable_reason
+from prnet.hardware import StealMeter
+from prnet.io import size_on_disk
 
 
 @dataclass
@@ -226,6 +227,7 @@ def run_benchmark(
     log: Callable[[str], None] = lambda message: None,
 ) -> dict:
     """Benchmark every (variant, backend) pair; returns the report dict (schema: bench/SCHEMA.md)."""
+    steal = StealMeter()  # a busy VM host slows every row: the report says by how much
     threads = measure.pin_threads(settings.threads)
     ctx = BenchContext(loaded=loaded, workdir=Path(workdir), threads=settings.threads, batch=settings.batch,
                        device=settings.device, calibration_images=calibration or (lambda: (data.images, "the evaluation images themselves")))
@@ -272,7 +274,7 @@ def run_benchmark(
                      "threads": settings.threads, "threads_pinned": threads, "batch": settings.batch,
                      "iters": settings.iters, "rounds": min(settings.rounds, settings.iters), "warmup": settings.warmup,
                      "throughput_iters": settings.throughput_iters, "device": settings.device},
-        "machine": measure.machine_info(),
+        "machine": {**measure.machine_info(), "cpu_steal": steal.lap()},
         "memory_method": measure.MEMORY_METHOD,
         "roofline": {"macs": fp32_macs, "peak_gmacs": peak["macs_per_s"] / 1e9, "sgemm": peak,
                      "latency_ms": 1e3 * fp32_macs / peak["macs_per_s"] if fp32_macs else None},

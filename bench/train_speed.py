@@ -78,9 +78,9 @@ def run_one(config: dict, timeout: float) -> dict:
 
 def benchmark(models, sizes, precisions, layouts, batch: int, steps: int, rounds: int, threads: int,
               timeout: float = 900.0, log=print) -> dict:
-    from prnet.hardware import cpu_has_native_bf16, cpu_summary
+    from prnet.hardware import StealMeter, cpu_has_native_bf16, cpu_summary
 
-    native_bf16 = cpu_has_native_bf16()
+    native_bf16, steal = cpu_has_native_bf16(), StealMeter()
     configs = [dict(model_name=m, size=s, precision=p, layout=l, batch=batch, steps=steps, threads=threads)
                for m, s, p, l in itertools.product(models, sizes, precisions, layouts)]
     results = {i: {"times": [], "errors": []} for i in range(len(configs))}
@@ -113,13 +113,21 @@ def benchmark(models, sizes, precisions, layouts, batch: int, steps: int, rounds
     import torch
 
     return {"cpu": cpu_summary(), "native_bf16": native_bf16, "torch": torch.__version__, "threads": threads,
-            "batch_size": batch, "rounds": rounds, "rows": rows}
+            "batch_size": batch, "rounds": rounds, "cpu_steal": steal.lap(), "rows": rows}
+
+
+def steal_text(steal: float | None) -> str:
+    if steal is None:
+        return ""
+    return f"; CPU steal {100 * steal:.1f} % during the run" + (" (a busy VM host: absolute img/s are low)"
+                                                                 if steal > 0.05 else "")
 
 
 def markdown(report: dict) -> str:
     lines = [f"Training step (forward, backward, Adam), batch {report['batch_size']}, {report['threads']} threads, "
              f"torch {report['torch']}, median of {report['rounds']} interleaved rounds.",
-             f"CPU: {report['cpu']}; native bf16: {'yes' if report['native_bf16'] else 'no'}.", ""]
+             f"CPU: {report['cpu']}; native bf16: {'yes' if report['native_bf16'] else 'no'}"
+             f"{steal_text(report.get('cpu_steal'))}.", ""]
     rows = [[r["model_name"], f"{r['size']} px", r["precision"], r["layout"],
              f"{r['images_per_s']:.1f}" if r["status"] == "ok" else "-",
              f"{r['vs_fp32']:.2f}x" if "vs_fp32" in r else "-",

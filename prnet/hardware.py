@@ -54,3 +54,46 @@ def cpu_has_native_bf16() -> bool:
         return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+# --- CPU steal: time the hypervisor gave to other guests -------------------------------------------------------
+STAT_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")  # guest time is inside user
+
+
+def parse_proc_stat(text: str) -> tuple[int, int] | None:
+    """/proc/stat text -> (steal, total) clock ticks of the all-CPU 'cpu' line; None when it has no steal column."""
+    for line in text.splitlines():
+        parts = line.split()
+        if parts and parts[0] == "cpu" and len(parts) > len(STAT_FIELDS):
+            ticks = [int(v) for v in parts[1 : 1 + len(STAT_FIELDS)]]
+            return ticks[STAT_FIELDS.index("steal")], sum(ticks)
+    return None
+
+
+def cpu_steal_ticks() -> tuple[int, int] | None:
+    try:
+        with open("/proc/stat") as f:
+            return parse_proc_stat(f.read())
+    except OSError:  # not Linux
+        return None
+
+
+def steal_fraction(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    """Share of all CPU time between two readings that was stolen (0..1); None without both or without ticks."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1])
+
+
+class StealMeter:
+    """CPU steal since the meter started or since its last lap: the `st` column of top and vmstat. On a VM whose
+    host is oversubscribed every timing slows by about this share (measured here: 45-52 % for a whole session, when
+    the same CPU kind trained 2.3x faster on another day), so benchmarks and training logs record it."""
+
+    def __init__(self) -> None:
+        self._last = cpu_steal_ticks()
+
+    def lap(self) -> float | None:
+        now = cpu_steal_ticks()
+        fraction, self._last = steal_fraction(self._last, now), now
+        return None if fraction is None else round(fraction, 4)

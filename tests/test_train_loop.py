@@ -16,7 +16,7 @@ from prnet.checkpoint import load_checkpoint, load_model
 from prnet.data.format import Manifest, create_dataset, write_sample
 from prnet.io import PrnetInputError
 from prnet.train.config import make_config
-from prnet.train.loop import TrainingDiverged, read_metrics, resume_config, train
+from prnet.train.loop import TIMING_KEYS, TrainingDiverged, read_metrics, resume_config, train
 from tests.train_fixtures import make_dataset, make_sample, tiny_layout
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,7 +30,7 @@ def data(tmp_path_factory):
 
 def losses(out_dir):
     """Every logged record without timings (the exact-resume comparison)."""
-    return [{k: v for k, v in r.items() if k != "images_per_s"} for r in read_metrics(out_dir)]
+    return [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in read_metrics(out_dir)]
 
 
 def run_subprocess(code: str, env_extra=None, **popen):

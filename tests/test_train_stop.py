@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from prnet.cli import app
 from prnet.train import loop
-from prnet.train.loop import read_metrics
+from prnet.train.loop import TIMING_KEYS, read_metrics
 from prnet.train.stop import StopSignals, ignore_stop_signals
 from tests.train_fixtures import make_dataset
 
@@ -55,7 +55,7 @@ def test_ignored_signals_stay_ignored(restore_handlers):
 
 
 def losses(out_dir):
-    return [{k: v for k, v in r.items() if k != "images_per_s"} for r in read_metrics(out_dir)]
+    return [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in read_metrics(out_dir)]
 
 
 def test_sigterm_mid_run_saves_that_step_and_resume_continues_exactly(tmp_path, data, monkeypatch, restore_handlers):

@@ -26,7 +26,7 @@ import torch.distributed as dist
 
 from prnet.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint, unwrap_model
 from prnet.geometry.resample import resize_layout
-from prnet.hardware import cpu_has_native_bf16, cpu_summary
+from prnet.hardware import StealMeter, cpu_has_native_bf16, cpu_summary
 from prnet.io import PrnetInputError, write_json_atomic
 from prnet.layout import UVLayout
 from prnet.model import create_model
@@ -36,6 +36,9 @@ from prnet.train.data import TrainingItems, make_batch_stream
 from prnet.train.losses import landmarks_from_maps, weighted_mse
 from prnet.train.progress import RunProgress
 from prnet.train.stop import StopSignals
+
+
+TIMING_KEYS = ("images_per_s", "cpu_steal")  # the machine's fields of a log record; the rest resumes exactly
 
 
 class TrainingDiverged(RuntimeError):
@@ -397,6 +400,7 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> TrainResult:
     model.train()
     batches = stream.iterate(step)
     tick, images_seen, loss_sum, loss_count = time.perf_counter(), 0, 0.0, 0
+    steal = StealMeter()  # images/s drops on a VM whose host is busy: each log record says how much was stolen
     with StopSignals() as stop:  # Ctrl-C / SIGTERM: finish the step, save it, return (prnet/train/stop.py)
         while step < config.max_steps:
             lr = lr_at(step, config)
@@ -437,7 +441,7 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> TrainResult:
             if step % config.log_every == 0 or step == config.max_steps:
                 now = time.perf_counter()
                 record = {"step": step, "loss": loss_sum / loss_count, "lr": lr, "images_per_s": images_seen / (now - tick),
-                          "samples_seen": step * config.batch_size}
+                          "samples_seen": step * config.batch_size, "cpu_steal": steal.lap()}
                 tick, images_seen, loss_sum, loss_count = now, 0, 0.0, 0
                 if ddp.is_main:
                     append_metrics(out_dir, record)
