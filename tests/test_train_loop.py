@@ -141,3 +141,20 @@ def test_incompatible_or_foreign_checkpoint_on_resume_is_a_clear_error(tmp_path,
         resume_config(tmp_path / "foreign.pt", None, {})
     with pytest.raises(PrnetInputError, match="no checkpoints"):
         resume_config("auto", None, {"out_dir": str(tmp_path / "empty")})
+
+
+def test_resume_from_an_older_checkpoint_sets_the_later_ones_aside(tmp_path, data):
+    settings = dict(data=str(data), max_steps=6, save_every=2, eval_every=3, keep_last=5, val_fraction=0.2, **TINY)
+    train(make_config("cpu-tiny", out_dir=str(tmp_path / "straight"), **settings))
+    run = tmp_path / "run"
+    train(make_config("cpu-tiny", out_dir=str(run), **settings))
+    best_before = load_checkpoint(run / "checkpoints" / "best.pt")["meta"]["step"]
+
+    config, checkpoint = resume_config(str(run / "checkpoints" / "step_0000002.pt"), None, {})
+    train(config, resume=checkpoint)
+    superseded = run / "checkpoints" / "superseded"
+    assert {p.name for p in superseded.iterdir()} == {"step_0000004.pt", "step_0000006.pt", "best.pt"}
+    assert load_checkpoint(superseded / "best.pt")["meta"]["step"] == best_before > 2  # kept, not deleted
+    assert [p.name for p in sorted((run / "checkpoints").glob("step_*.pt"))] == [
+        "step_0000002.pt", "step_0000004.pt", "step_0000006.pt"]  # the new run's, which `--resume auto` finds
+    assert losses(run) == losses(tmp_path / "straight")

@@ -224,6 +224,23 @@ def truncate_metrics(out_dir: Path, step: int) -> None:
         path.write_text("".join(line + "\n" for line in kept))
 
 
+def set_aside_later_checkpoints(out_dir: Path, step: int) -> list[Path]:
+    """On resume at `step`, checkpoints of later steps (e.g. of a run resumed from an older checkpoint) belong to
+    the history the resumed run replaces: move them to checkpoints/superseded/ (kept, never deleted) so that
+    `--resume auto` and best.pt follow the new run. Returns where they went."""
+    folder, moved = out_dir / "checkpoints" / "superseded", []
+    later = [p for p in step_checkpoints(out_dir) if int(p.stem.split("_")[1]) > step]
+    best = out_dir / "checkpoints" / "best.pt"
+    if best.is_file() and load_checkpoint(best)["meta"].get("step", 0) > step:
+        later.append(best)
+    for path in later:
+        folder.mkdir(exist_ok=True)
+        target = folder / path.name
+        target = target if not target.exists() else folder / f"{path.stem}.{int(time.time())}{path.suffix}"
+        moved.append(path.replace(target))
+    return moved
+
+
 def read_metrics(out_dir: str | Path) -> list[dict[str, Any]]:
     path = Path(out_dir) / "metrics.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line] if path.exists() else []
@@ -372,6 +389,9 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> TrainResult:
                                              "unique_train_faces": len(train_items), "cpu": cpu_summary(),
                                              "model_config": raw_model.config.to_dict(), "torch": torch.__version__}})
         truncate_metrics(out_dir, step)
+        for moved in set_aside_later_checkpoints(out_dir, step):
+            print(f"resumed at step {step}: {moved.name} (from the run this one replaces) moved to {moved.parent}",
+                  flush=True)
         if config.tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
