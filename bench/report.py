@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from prnet.hardware import STEAL_WARNING, steal_summary
 from prnet.report import fmt, markdown_table, mb, rich_table, write_report_files
 
 SCHEMA_NAME = "prnet-bench"
@@ -181,19 +182,10 @@ def problem_lines(report: Mapping) -> list[str]:
     return [f"{', '.join(names)}: {status}: {reason}" for (status, reason), names in groups.items()]
 
 
-STEAL_WARNING = 0.05  # above this share of CPU time taken by the hypervisor, absolute latencies mislead
-
-
 def steal_note(report: Mapping) -> str:
-    """'; CPU steal 48 % during the run (...)' when the run measured it (Linux /proc/stat), else ''."""
+    """'; CPU steal 0.2 % during the run' (prnet.hardware.steal_summary) when the run measured it, else ''."""
     steal = report["machine"].get("cpu_steal")
-    if steal is None:
-        return ""
-    if steal <= STEAL_WARNING:
-        return f"; CPU steal {100 * steal:.1f} % during the run"
-    return (f"; CPU steal {100 * steal:.0f} % during the run: the VM's host gave that share of its CPU time to "
-            "other guests, so absolute latencies are slower than on a quiet machine (ratios measured side by side "
-            "in this run still compare)")
+    return "" if steal is None else f"; {steal_summary(steal)}"
 
 
 def to_markdown(report: Mapping) -> str:
@@ -258,8 +250,9 @@ def print_table(report: Mapping, console=None) -> None:
     console.print(table)
     console.print("  * = on the Pareto front (p50 latency vs NME2D); n/a = unavailable here; all columns: report.md",
                   style="dim", highlight=False)
-    if (report["machine"].get("cpu_steal") or 0) > STEAL_WARNING:
-        console.print(f"  {steal_note(report)[2:]}", style="yellow", highlight=False)
+    steal = report["machine"].get("cpu_steal")
+    if steal is not None and steal > STEAL_WARNING:
+        console.print(f"  {steal_summary(steal)}", style="yellow", highlight=False)
     for line in problem_lines(report):
         console.print(f"  {line}", style="yellow" if ": unavailable: " in line else "red", markup=False,
                       highlight=False)

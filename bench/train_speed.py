@@ -23,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+from prnet.hardware import steal_summary
 from prnet.report import markdown_table
 
 
@@ -116,18 +117,11 @@ def benchmark(models, sizes, precisions, layouts, batch: int, steps: int, rounds
             "batch_size": batch, "rounds": rounds, "cpu_steal": steal.lap(), "rows": rows}
 
 
-def steal_text(steal: float | None) -> str:
-    if steal is None:
-        return ""
-    return f"; CPU steal {100 * steal:.1f} % during the run" + (" (a busy VM host: absolute img/s are low)"
-                                                                 if steal > 0.05 else "")
-
-
 def markdown(report: dict) -> str:
     lines = [f"Training step (forward, backward, Adam), batch {report['batch_size']}, {report['threads']} threads, "
              f"torch {report['torch']}, median of {report['rounds']} interleaved rounds.",
              f"CPU: {report['cpu']}; native bf16: {'yes' if report['native_bf16'] else 'no'}"
-             f"{steal_text(report.get('cpu_steal'))}.", ""]
+             + ("" if report.get("cpu_steal") is None else f"; {steal_summary(report['cpu_steal'])}") + ".", ""]
     rows = [[r["model_name"], f"{r['size']} px", r["precision"], r["layout"],
              f"{r['images_per_s']:.1f}" if r["status"] == "ok" else "-",
              f"{r['vs_fp32']:.2f}x" if "vs_fp32" in r else "-",

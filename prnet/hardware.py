@@ -85,6 +85,18 @@ def steal_fraction(before: tuple[int, int] | None, after: tuple[int, int] | None
     return (after[0] - before[0]) / (after[1] - before[1])
 
 
+STEAL_WARNING = 0.05  # above this share of CPU time taken by the hypervisor, absolute timings mislead
+
+
+def steal_summary(steal: float) -> str:
+    """'CPU steal 0.2 % during the run', with a warning above STEAL_WARNING: what benchmark headers print."""
+    if steal <= STEAL_WARNING:
+        return f"CPU steal {100 * steal:.1f} % during the run"
+    return (f"CPU steal {100 * steal:.0f} % during the run: the VM's host gave that share of its CPU time to other "
+            "guests, so absolute timings are slower than on a quiet machine (ratios measured side by side in this "
+            "run still compare)")
+
+
 class StealMeter:
     """CPU steal since the meter started or since its last lap: the `st` column of top and vmstat. On a VM whose
     host is oversubscribed every timing slows by about this share (measured here: 45-52 % for a whole session, when
