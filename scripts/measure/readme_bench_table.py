@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from prnet.bench.report import COLUMNS
@@ -28,9 +29,17 @@ def readme_table(report: dict) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("report", type=Path, help="report.json of a prnet bench run")
-    report = json.loads(parser.parse_args(argv).report.read_text())
+    path = parser.parse_args(argv).report
+    try:
+        report = json.loads(path.read_text())
+        rows = readme_table(report)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        print(f"error: {path}: not a readable prnet bench report.json ({type(err).__name__}: {err}); pass the "
+              "report.json that `prnet bench --out DIR` writes", file=sys.stderr)
+        raise SystemExit(2) from None
+
     print(f"{report['created']}, {report['machine']['cpu']} ({report['machine']['platform']})")
-    print("\n".join(readme_table(report)))
+    print("\n".join(rows))
 
 
 if __name__ == "__main__":
