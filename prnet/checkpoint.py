@@ -166,11 +166,12 @@ def _upgrade_compressed_v1(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "compression": section}
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """The raw checkpoint dict, validated (format, version, required keys). Clear errors otherwise."""
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False) -> dict[str, Any]:
+    """The raw checkpoint dict, validated (format, version, required keys). Clear errors otherwise.
+    mmap=True maps the tensors from the file instead of reading them (cheap when only the meta is wanted)."""
     path = existing_file(path, "checkpoint", "pass the .pt file written by `prnet train`")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        payload = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise PrnetInputError(

@@ -9,7 +9,8 @@ from prnet.checkpoint import load_model
 from prnet.io import PrnetInputError
 from prnet.model import create_model
 from prnet.train.config import make_config
-from prnet.train.loop import init_weights, read_metrics, train
+from prnet.train.loop import init_weights, train
+from prnet.train.rundir import read_metrics
 from tests.train_fixtures import make_dataset, tiny_layout
 
 TINY = dict(num_threads=1, num_workers=0, progress=False, tensorboard=False, log_every=1)

@@ -16,7 +16,8 @@ from prnet.checkpoint import load_checkpoint, load_model
 from prnet.data.format import Manifest, create_dataset, write_sample
 from prnet.io import PrnetInputError
 from prnet.train.config import make_config
-from prnet.train.loop import TIMING_KEYS, TrainingDiverged, read_metrics, resume_config, train
+from prnet.train.loop import TIMING_KEYS, TrainingDiverged, resume_config, train
+from prnet.train.rundir import read_metrics
 from tests.train_fixtures import make_dataset, make_sample, tiny_layout
 
 REPO = Path(__file__).resolve().parents[1]

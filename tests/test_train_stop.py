@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from prnet.cli import app
 from prnet.train import loop
-from prnet.train.loop import TIMING_KEYS, read_metrics
+from prnet.train.loop import TIMING_KEYS
+from prnet.train.rundir import read_metrics
 from prnet.train.stop import StopSignals, ignore_stop_signals
 from tests.train_fixtures import make_dataset
 

@@ -11,7 +11,6 @@ follows from the step (prnet/train/data.py), so an interrupted run continues wit
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import time
@@ -35,6 +34,8 @@ from prnet.train.config import TrainConfig, lr_at
 from prnet.train.data import TrainingItems, make_batch_stream
 from prnet.train.losses import landmarks_from_maps, weighted_mse
 from prnet.train.progress import RunProgress
+from prnet.train.rundir import (append_metrics, latest_checkpoint, set_aside_later_checkpoints,
+                                step_checkpoints, truncate_metrics)
 from prnet.train.stop import StopSignals
 
 
@@ -197,53 +198,6 @@ def rank_checksums(model: torch.nn.Module, ddp: Dist) -> list[float]:
     gathered = [torch.zeros_like(local) for _ in range(ddp.world_size)]
     dist.all_gather(gathered, local)
     return [g.item() for g in gathered]
-
-
-# --- checkpoints and logs -------------------------------------------------------------------------------
-def step_checkpoints(out_dir: Path) -> list[Path]:
-    return sorted((out_dir / "checkpoints").glob("step_*.pt"))
-
-
-def latest_checkpoint(out_dir: str | Path) -> Path:
-    found = step_checkpoints(Path(out_dir))
-    if not found:
-        raise PrnetInputError(f"{out_dir}: no checkpoints/step_*.pt to resume from")
-    return found[-1]
-
-
-def append_metrics(out_dir: Path, record: dict[str, Any]) -> None:
-    with open(out_dir / "metrics.jsonl", "a") as f:
-        f.write(json.dumps(record) + "\n")
-
-
-def truncate_metrics(out_dir: Path, step: int) -> None:
-    """On resume, drop the records the interrupted run logged after its last checkpoint."""
-    path = out_dir / "metrics.jsonl"
-    if path.exists():
-        kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
-        path.write_text("".join(line + "\n" for line in kept))
-
-
-def set_aside_later_checkpoints(out_dir: Path, step: int) -> list[Path]:
-    """On resume at `step`, checkpoints of later steps (e.g. of a run resumed from an older checkpoint) belong to
-    the history the resumed run replaces: move them to checkpoints/superseded/ (kept, never deleted) so that
-    `--resume auto` and best.pt follow the new run. Returns where they went."""
-    folder, moved = out_dir / "checkpoints" / "superseded", []
-    later = [p for p in step_checkpoints(out_dir) if int(p.stem.split("_")[1]) > step]
-    best = out_dir / "checkpoints" / "best.pt"
-    if best.is_file() and load_checkpoint(best)["meta"].get("step", 0) > step:
-        later.append(best)
-    for path in later:
-        folder.mkdir(exist_ok=True)
-        target = folder / path.name
-        target = target if not target.exists() else folder / f"{path.stem}.{int(time.time())}{path.suffix}"
-        moved.append(path.replace(target))
-    return moved
-
-
-def read_metrics(out_dir: str | Path) -> list[dict[str, Any]]:
-    path = Path(out_dir) / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line] if path.exists() else []
 
 
 def resume_config(resume: str | Path, preset: str | None, overrides: dict[str, Any]) -> tuple[TrainConfig, Path]:

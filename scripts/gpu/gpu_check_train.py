@@ -39,7 +39,8 @@ def check(name: str, fn) -> None:
 def run_train(out: Path, **overrides) -> dict:
     from prnet.checkpoint import load_model
     from prnet.train.config import make_config
-    from prnet.train.loop import read_metrics, train
+    from prnet.train.loop import train
+    from prnet.train.rundir import read_metrics
 
     result = train(make_config("cpu-tiny", out_dir=str(out), **{**TINY, **overrides}))
     metrics = read_metrics(out)
@@ -177,7 +178,7 @@ def full_on_synth(out: Path, seconds: float, workers: int) -> str:
                        capture_output=True, text=True)
     except subprocess.TimeoutExpired:
         pass  # the time budget is the point: read what was logged
-    from prnet.train.loop import read_metrics
+    from prnet.train.rundir import read_metrics
 
     metrics = read_metrics(out)
     speeds = [r["images_per_s"] for r in metrics if "images_per_s" in r][1:]
