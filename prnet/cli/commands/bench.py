@@ -8,6 +8,8 @@ from typing import List, Optional
 
 import typer
 
+from prnet.cli.errors import exit_with_error
+
 
 def bench_command(
     model: Optional[List[Path]] = typer.Option(
@@ -65,8 +67,7 @@ def bench_command(
                                     compressed=compressed, reference=reference_model,
                                     log=lambda message: console.print(message, style="dim", highlight=False, markup=False))
     except PrnetInputError as err:
-        console.print(f"[red]error:[/red] {err}", highlight=False)
-        raise typer.Exit(2)
+        exit_with_error(err)
     for kind, path in written.items():
         console.print(f"{kind}: {path}", highlight=False)
     if not any(row["status"] == "ok" for row in report["rows"]):

@@ -7,6 +7,8 @@ from typing import List, Optional
 
 import typer
 
+from prnet.cli.errors import exit_with_error
+
 
 def compress_command(
     model: Optional[Path] = typer.Option(None, "--model", help="Checkpoint written by `prnet train` (.pt); default: the built-in model."),
@@ -46,10 +48,7 @@ def compress_command(
                               seed, budget_nme, sensitivity)
         report = run(model, data, out, config, val_fraction, seed, budget_nme, log=console.print)
     except PrnetInputError as err:
-        from rich.markup import escape
-
-        console.print(f"[red]error:[/red] {escape(str(err))}")
-        raise typer.Exit(2)
+        exit_with_error(err)
     console.print((out / "report.md").read_text())
     console.print(f"done: {out} ({len(report['variants'])} variants)")
 

@@ -10,12 +10,8 @@ from typing import Optional
 
 import typer
 
+from prnet.cli.errors import exit_with_error
 
-def _fail(err: Exception) -> None:
-    from rich.console import Console
-
-    Console(stderr=True).print(f"[red]error:[/red] {err}", highlight=False)
-    raise typer.Exit(2)
 
 
 def _print_report(report, what: str) -> None:
@@ -59,7 +55,7 @@ def w300lp_command(
             map_encoding="float32" if float_maps else "uint16-fixed", progress=progress,
         )
     except PrnetInputError as err:
-        _fail(err)
+        exit_with_error(err)
     _print_report(report, "300W-LP")
 
 
@@ -81,7 +77,7 @@ def folder_command(
         uv_layout = _layout_for_folder(layout_file, bfm, bfm_uv, pairs[0][1])
         report = convert_folder(root, out, uv_layout, skip_bad=skip_bad, progress=progress)
     except PrnetInputError as err:
-        _fail(err)
+        exit_with_error(err)
     _print_report(report, "folder")
 
 
@@ -121,5 +117,5 @@ def bfm_layout_command(
         uv_layout, _ = make_layout(layout, load_bfm(bfm), bfm_uv, size)
         uv_layout.save(out)
     except PrnetInputError as err:
-        _fail(err)
+        exit_with_error(err)
     typer.echo(f"{uv_layout.layout_id}: {int(uv_layout.face_mask.sum())} face pixels -> {out}")

@@ -9,12 +9,8 @@ from pathlib import Path
 
 import typer
 
+from prnet.cli.errors import exit_with_error
 
-def _fail(err: Exception) -> None:
-    from rich.console import Console
-
-    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {err}", highlight=False)
-    raise typer.Exit(2)
 
 
 def synth_command(
@@ -45,7 +41,7 @@ def synth_command(
         config = SynthConfig(expression_rate=expression_rate, occlusion_rate=occlusion_rate, degrade=not clean,
                              version=generator)
     except ValueError as err:
-        _fail(err)
+        exit_with_error(err)
     columns = (TextColumn("synth"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
                TimeElapsedColumn(), TimeRemainingColumn())
     try:
@@ -64,7 +60,7 @@ def synth_command(
             report = generate_dataset(out, n, seed=seed, workers=workers, config=config, repair=repair,
                                       on_progress=on_progress)
     except PrnetInputError as err:
-        _fail(err)
+        exit_with_error(err)
     if report.removed_temporaries:
         console.print(f"removed {report.removed_temporaries} temporary file(s) of an interrupted run")
     line = f"{report.out}: {report.written} written, {report.skipped} already complete"
@@ -91,7 +87,7 @@ def show_command(
     try:
         path, shown = show_dataset(root, out, count=count, seed=seed, tile=tile, columns=columns)
     except PrnetInputError as err:
-        _fail(err)
+        exit_with_error(err)
     typer.echo(f"wrote {path} ({len(shown)} samples: {shown[:8]}{' ...' if len(shown) > 8 else ''})")
 
 
@@ -112,11 +108,11 @@ def video_command(
     from prnet.data.synth.video import VideoConfig, ground_truth_path, write_video
 
     if still + turn < 1:
-        _fail(ValueError("--still + --turn must be at least 1 frame"))
+        exit_with_error(ValueError("--still + --turn must be at least 1 frame"))
     config = VideoConfig(seed=seed, size=size, fps=fps, still_frames=still, turn_frames=turn, cycles=cycles,
                          yaw_amplitude=yaw)
     try:
         write_video(out, config, log=lambda line: typer.echo(line))
     except RuntimeError as err:
-        _fail(err)
+        exit_with_error(err)
     typer.echo(f"{out}: {config.frames} frames, {size}x{size} px; ground truth: {ground_truth_path(out)}")

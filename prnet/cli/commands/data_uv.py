@@ -9,6 +9,8 @@ from pathlib import Path
 
 import typer
 
+from prnet.cli.errors import exit_with_error
+
 
 def uv_command(
     out: Path = typer.Option(..., "--out", help="Output directory for layout.npz, the pictures and summary.json."),
@@ -27,8 +29,7 @@ def uv_command(
 
         summary = write_uv_pictures(out, size=size, margin_mm=margin_mm)
     except PrnetInputError as err:
-        Console(stderr=True).print(f"[red]error:[/red] {err}", highlight=False)
-        raise typer.Exit(2)
+        exit_with_error(err)
     console = Console()
     for key, value in summary.items():
         console.print(f"{key:>30}: {value}", highlight=False)

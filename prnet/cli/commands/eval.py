@@ -8,6 +8,8 @@ from typing import Optional
 
 import typer
 
+from prnet.cli.errors import exit_with_error
+
 from prnet.cli.commands.predict import TTA_HELP
 
 
@@ -54,8 +56,7 @@ def eval_command(
                                       if console.is_terminal else None)
         files = write_report(report, per_sample, out)
     except PrnetInputError as err:
-        console.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2)
+        exit_with_error(err)
     lines = [f"{report['model']} on {report['data']} ({report['format']}, {report['samples']} faces)"]
     for key in ("nme_2d", "nme_2d_inner", "nme_3d", "dense_nme_3d"):
         if report.get(key):

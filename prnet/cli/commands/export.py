@@ -14,6 +14,8 @@ from typing import Any, Iterator, List, Optional
 
 import typer
 
+from prnet.cli.errors import exit_with_error
+
 export_app = typer.Typer(
     help="Export a checkpoint to deployment runtimes, verified against the FP32 PyTorch model.",
     no_args_is_help=True,
@@ -37,23 +39,17 @@ UPSAMPLE = typer.Option("phases", "--upsample", help="Stride-2 transposed-conv r
 @contextlib.contextmanager
 def cli_errors() -> Iterator[None]:
     """Known failures -> a red message and a distinct exit code; anything else is a bug and keeps its traceback."""
-    from rich.console import Console
-
     from prnet.export.formats import ExportUnavailable, ParityError
     from prnet.io import PrnetInputError
 
-    console = Console(stderr=True)
     try:
         yield
     except PrnetInputError as err:
-        console.print(f"[red]error:[/red] {err}", highlight=False)
-        raise typer.Exit(2)
+        exit_with_error(err)
     except ExportUnavailable as err:
-        console.print(f"[red]unavailable:[/red] {err}", highlight=False)
-        raise typer.Exit(3)
+        exit_with_error(err, code=3, label="unavailable")
     except ParityError as err:
-        console.print(f"[red]parity check failed:[/red] {err}", highlight=False)
-        raise typer.Exit(1)
+        exit_with_error(err, code=1, label="parity check failed")
 
 
 def quiet_library_warnings() -> None:

@@ -7,6 +7,8 @@ from typing import List, Optional
 
 import typer
 
+from prnet.cli.errors import exit_with_error
+
 TTA_HELP = "Test-time augmentation: none, or flip (each crop also runs mirrored, the two maps averaged: 2x the time)."
 
 
@@ -87,8 +89,7 @@ def predict_command(
 
         summary = predict_paths(sources, runner, out, options, progress=report)
     except PrnetInputError as err:
-        console.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2)
+        exit_with_error(err)
     console.print(f"{len(summary.results)} file(s) written to {out} with {runner.name}; {len(summary.failures)} failed",
                   highlight=False, soft_wrap=True)
     if summary.failures:

@@ -7,6 +7,8 @@ from typing import List, Optional
 
 import typer
 
+from prnet.cli.errors import exit_with_error
+
 
 def quickstart_command(
     out: Path = typer.Option(Path("runs/quickstart"), "--out", help="Output directory: data, train, compress, export, bench, report.md/json."),
@@ -31,10 +33,7 @@ def quickstart_command(
         config = make_config(fast, out=out, skip=skipped, model=model, seed=seed, threads=threads)
         report = run_quickstart(config, console)
     except PrnetInputError as err:
-        from rich.markup import escape
-
-        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(str(err))}", highlight=False)
-        raise typer.Exit(2)
+        exit_with_error(err)
     if not report["ok"]:
         console.print(f"[red]failed stages: {', '.join(report['failed_stages'])}[/red] (see {report['files']['markdown']})")
         raise typer.Exit(1)

@@ -7,6 +7,8 @@ from typing import List, Optional
 
 import typer
 
+from prnet.cli.errors import exit_with_error
+
 
 def train_command(
     data: Optional[str] = typer.Option(None, "--data", help="Dataset directory in prnet's format, or 'synth' for on-the-fly synthetic faces."),
@@ -58,8 +60,7 @@ def train_command(
             config, checkpoint = make_config(preset or "full", **overrides), None
         result = train(config, resume=checkpoint)
     except (PrnetInputError, TrainingDiverged) as err:
-        console.print(f"[red]error:[/red] {escape(str(err))}")
-        raise typer.Exit(2)
+        exit_with_error(err)
     except KeyboardInterrupt:
         run_dir = config.out_dir if "config" in locals() else "the run directory"
         console.print(f"interrupted; continue with: prnet train --resume auto --out {escape(str(run_dir))}")
