@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from prnet.hardware import STEAL_WARNING, steal_summary
+from prnet.hardware import STEAL_WARNING, steal_clause, steal_summary
 from prnet.report import fmt, markdown_table, mb, rich_table, write_report_files
 
 SCHEMA_NAME = "prnet-bench"
@@ -184,8 +184,7 @@ def problem_lines(report: Mapping) -> list[str]:
 
 def steal_note(report: Mapping) -> str:
     """'; CPU steal 0.2 % during the run' (prnet.hardware.steal_summary) when the run measured it, else ''."""
-    steal = report["machine"].get("cpu_steal")
-    return "" if steal is None else f"; {steal_summary(steal)}"
+    return steal_clause(report["machine"].get("cpu_steal"))
 
 
 def to_markdown(report: Mapping) -> str:

@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from prnet.hardware import steal_summary
+from prnet.hardware import steal_clause
 from prnet.report import markdown_table
 
 
@@ -121,7 +121,7 @@ def markdown(report: dict) -> str:
     lines = [f"Training step (forward, backward, Adam), batch {report['batch_size']}, {report['threads']} threads, "
              f"torch {report['torch']}, median of {report['rounds']} interleaved rounds.",
              f"CPU: {report['cpu']}; native bf16: {'yes' if report['native_bf16'] else 'no'}"
-             + ("" if report.get("cpu_steal") is None else f"; {steal_summary(report['cpu_steal'])}") + ".", ""]
+             + steal_clause(report.get("cpu_steal")) + ".", ""]
     rows = [[r["model_name"], f"{r['size']} px", r["precision"], r["layout"],
              f"{r['images_per_s']:.1f}" if r["status"] == "ok" else "-",
              f"{r['vs_fp32']:.2f}x" if "vs_fp32" in r else "-",

@@ -56,8 +56,9 @@ def shipped_model_path(name: str) -> Path:
 
 
 def resolve_model(model: str | Path | None) -> Path:
-    """`--model` as given, a shipped model's name (SHIPPED_MODELS: 'default', 'default-fast', 'full256'), or the default model when it is
-    omitted (every command's --model defaults to it). An existing file of that name wins over the name."""
+    """`--model` as given, a shipped model's name (SHIPPED_MODELS: 'default', 'default-fast', 'full256'), or the
+    default model when it is omitted (every command's --model defaults to it). An existing file of that name wins
+    over the name."""
     if model is None:
         return default_model_path()
     if str(model) in SHIPPED_MODELS and not Path(model).exists():

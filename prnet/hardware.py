@@ -97,6 +97,11 @@ def steal_summary(steal: float) -> str:
             "run still compare)")
 
 
+def steal_clause(steal: float | None) -> str:
+    """'; CPU steal 0.2 % during the run' (steal_summary) to end a benchmark header with, '' when not measured."""
+    return "" if steal is None else f"; {steal_summary(steal)}"
+
+
 class StealMeter:
     """CPU steal since the meter started or since its last lap: the `st` column of top and vmstat. On a VM whose
     host is oversubscribed every timing slows by about this share (measured here: 45-52 % for a whole session, when

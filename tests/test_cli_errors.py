@@ -24,7 +24,8 @@ def test_a_long_path_with_brackets_prints_whole_on_one_line():
 
 def test_commands_name_the_missing_file_on_one_line(tmp_path):
     missing = tmp_path / ("deep-" * 12) / "missing.pt"
-    for command in (["export", "onnx", "--model", str(missing)], ["eval", "--model", str(missing), "--data", str(tmp_path)],
+    for command in (["export", "onnx", "--model", str(missing)],
+                    ["eval", "--model", str(missing), "--data", str(tmp_path)],
                     ["compress", "--model", str(missing), "--data", str(tmp_path), "--int8"]):
         result = CliRunner().invoke(app, command)
         assert result.exit_code == 2, (command, result.output)

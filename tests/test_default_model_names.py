@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from prnet.default_model import SHIPPED_MODELS, resolve_model
+from prnet.default_model import MADE_BY, SHIPPED_MODELS, resolve_model
 from prnet.io import PrnetInputError
 
 
@@ -23,6 +23,7 @@ def test_missing_shipped_file_says_how_to_make_it(tmp_path, monkeypatch):
         resolve_model("default-fast")
     with pytest.raises(PrnetInputError, match="full256_model.pt.*--input-size 256"):
         resolve_model("full256")
+    assert set(MADE_BY) == set(SHIPPED_MODELS) - {"default"}  # every other shipped name says how it is made
 
 
 def test_an_existing_file_wins_over_a_name(tmp_path, monkeypatch):

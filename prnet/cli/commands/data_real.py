@@ -13,7 +13,6 @@ import typer
 from prnet.cli.errors import exit_with_error
 
 
-
 def _print_report(report, what: str) -> None:
     from rich.console import Console
 

@@ -12,7 +12,6 @@ import typer
 from prnet.cli.errors import exit_with_error
 
 
-
 def synth_command(
     out: Path = typer.Option(..., "--out", help="Dataset directory (created, or resumed if it exists)."),
     n: int = typer.Option(1000, "--n", min=0, help="Number of samples (indices 0..n-1)."),

@@ -8,9 +8,8 @@ from typing import Optional
 
 import typer
 
-from prnet.cli.errors import exit_with_error
-
 from prnet.cli.commands.predict import TTA_HELP
+from prnet.cli.errors import exit_with_error
 
 
 def eval_command(
