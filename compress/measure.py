@@ -3,9 +3,14 @@
     python -m prnet.compress.measure speed [--model prnet] [--svd macs:0.25] [--repeats 20]
     python -m prnet.compress.measure int8-settings [--model prnet] [--repeats 15] [--toy DIR]
     python -m prnet.compress.measure toy-report --toy DIR [--student] [--out OUT]
+    python -m prnet.compress.measure svd-fit --data DIR [--checkpoint PT] [--svd params:0.45] [--val 200]
 
 `speed`: the original graph (FP32), the deployment form (FP32, INT8), SVD (FP32, INT8) in ONNX Runtime and
 OpenVINO, all timed in one process, interleaved, with ratios to the original graph in ONNX Runtime.
+`svd-fit` (a TRAINED model: the built-in default unless --checkpoint): weight SVD against response PCA
+(`SvdConfig.fit`) at each --svd setting, no fine-tuning, on the validation split `prnet compress --data DIR`
+uses (its first --val faces; calibration on the first --calibration training faces): NME and face-pixel
+deviation from the FP32 deployment form.
 `int8-settings`: the AVX2-without-VNNI question: u8s8 (ORT's default kernel, can saturate), u8s8 with
 reduce_range (7-bit weights), u8u8 (no saturation) and s8s8 (TensorRT's symmetric format): speed and the
 output deviation from FP32 in pixels. Random weights say nothing about accuracy, only about speed and
@@ -164,6 +169,42 @@ def toy_report(args) -> dict:
     return {"timings": timings, "failures": {}, "reference": report["reference_fp32_torch"]}
 
 
+def svd_fit(args) -> dict:
+    """Weights vs responses at each --svd spec on a trained model (see the module docstring)."""
+    from prnet.checkpoint import load_model
+    from prnet.compress import svd
+    from prnet.compress.data import calibration_loop, first_batches
+    from prnet.compress.evaluate import torch_maps, validation_metrics
+    from prnet.data.dataset import train_val_datasets
+    from prnet.default_model import resolve_model
+    from prnet.export.deploy import to_deployment
+    from prnet.hardware import cpu_summary
+    from prnet.train.augment import ResizedSamples
+
+    loaded = load_model(resolve_model(args.checkpoint))
+    size = loaded.config.input_size
+    train, val = train_val_datasets(args.data, val_fraction=0.05, seed=0)  # `prnet compress`'s default split
+    train, val = ResizedSamples(train, size), ResizedSamples(val, size)
+    teacher = to_deployment(loaded.model.eval())
+    loop = calibration_loop(first_batches(train, args.calibration, 8))
+    val_batches = first_batches(val, args.val, 8)
+    base, reference = validation_metrics(torch_maps(teacher), val_batches, loaded.layout)
+    count = lambda model: sum(p.numel() for p in model.parameters())  # noqa: E731
+    rows = {"fp32": {"nme68_2d": base["nme68_2d"], "params": count(teacher)}}
+    print(f"{resolve_model(args.checkpoint)} at {size} px, {len(reference.landmarks)} faces: "
+          f"FP32 NME {base['nme68_2d']:.3f} %")
+    for spec in args.svd.split(","):
+        for fit in svd.FITS:
+            result = svd.apply(teacher, svd.parse_svd_spec(spec, input_size=size, fit=fit), loop)
+            metrics, _ = validation_metrics(torch_maps(result.model), val_batches, loaded.layout, reference)
+            row = rows[f"{spec} {fit}"] = {"energy": result.energy_used, "params": count(result.model),
+                                           "nme68_2d": metrics["nme68_2d"], "deviation_px": metrics["map_deviation_px"]}
+            print(f"{spec:12s} {fit:9s} energy {row['energy']:.3f}  params {row['params'] / 1e6:.2f} M  "
+                  f"NME {row['nme68_2d']:.3f} % (d {row['nme68_2d'] - base['nme68_2d']:+.3f})  face-pixel dev. "
+                  + " / ".join(f"{row['deviation_px'][k]:.2f}" for k in ("mean", "p99", "max")) + " px", flush=True)
+    return {"timings": {}, "failures": {}, "svd_fit": rows, "cpu": cpu_summary()}
+
+
 def print_table(result: dict) -> None:
     for name, timing in result["timings"].items():
         extra = result.get("deviation", {}).get(name, {})
@@ -176,13 +217,15 @@ def print_table(result: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("experiment", choices=("speed", "int8-settings", "toy-report"))
+    parser.add_argument("experiment", choices=("speed", "int8-settings", "toy-report", "svd-fit"))
     parser.add_argument("--toy", default=None, help="toy-report: folder from prnet.compress.toy_teacher (teacher.part*.pt)")
     parser.add_argument("--student", action="store_true", help="toy-report: use its SVD student.pt")
     parser.add_argument("--val", type=int, default=32)
     parser.add_argument("--fp16", action="store_true")
     parser.add_argument("--reduce-range", action="store_true")
     parser.add_argument("--model", default="prnet")
+    parser.add_argument("--checkpoint", default=None, help="svd-fit: trained checkpoint (default: the built-in model)")
+    parser.add_argument("--data", default=None, help="svd-fit: dataset directory (prnet compress --data)")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--svd", default="macs:0.25")
     parser.add_argument("--repeats", type=int, default=20)
@@ -194,7 +237,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    experiments = {"speed": speed, "int8-settings": int8_settings, "toy-report": toy_report}
+    experiments = {"speed": speed, "int8-settings": int8_settings, "toy-report": toy_report, "svd-fit": svd_fit}
     result = experiments[args.experiment](args)
     result["seconds"] = time.perf_counter() - started
     print_table(result)

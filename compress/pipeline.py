@@ -69,7 +69,10 @@ def build_student(teacher: nn.Module, train: Any, layout, output_scale: float, c
     """SVD + distillation fine-tune (when asked), then QAT (when asked), on a copy of the deployment form."""
     student = Student(copy.deepcopy(teacher))
     if config.svd is not None:
-        student.svd = svd_method.apply(teacher, config.svd)
+        loop = None
+        if config.svd.fit == "responses":  # the teacher's own responses on the first training images
+            loop = calibration_loop(first_batches(train, config.svd.calibration_count, config.finetune.batch_size))
+        student.svd = svd_method.apply(teacher, config.svd, loop)
         student.model = student.svd.model
         log(f"SVD ({config.svd.describe()}): {len(student.svd.plan)} layers factorized; fine-tuning "
             f"{config.finetune.steps} steps")

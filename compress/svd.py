@@ -17,7 +17,14 @@ global target (share of the model's MACs or parameters), found by bisection on o
 where the factorized pair would not save at least `min_saving` of the layer's MACs stay as they are
 (PRNet's 3-channel tail convs, for instance, can only get slower).
 
-The factorization is data-free; `prnet.compress.distill.finetune` recovers the accuracy afterwards. In the
+`fit="weights"` (the default) is data-free. `fit="responses"` factorizes what the layer computes on real
+inputs instead of its weights: the output channels' covariance over calibration images (forward hooks, one
+pass) gives the principal directions U_r, and the layer becomes U_r (U_r^T W x) + b' (spatial_first only).
+For those images this is the best rank-r affine approximation of the layer's output (Eckart-Young on the
+centred responses, b' keeping their mean), so it is never worse there than the weight SVD, and its spectrum
+(response variance per direction) is far more concentrated than a weight's, so one energy threshold keeps
+more of what matters (Zhang et al., "Accelerating very deep convolutional networks", TPAMI 2016, without
+their nonlinear step). `prnet.compress.distill.finetune` recovers the rest. In the
 pipeline it runs on the deployment form (BN folded, transposed convs already plain convs), so what is
 factorized is exactly what runs and the result needs no further rewriting.
 """
@@ -26,6 +33,7 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -35,6 +43,7 @@ from prnet.compress.macs import LayerCost, layer_costs
 from prnet.io import PrnetInputError
 
 SCHEMES = ("spatial_first", "pointwise_first")
+FITS = ("weights", "responses")
 
 
 @dataclass
@@ -48,8 +57,12 @@ class SvdConfig:
     rank_multiple: int = 8  # round ranks up to SIMD-friendly multiples (8 floats per AVX2 register)
     skip: tuple[str, ...] = ()  # fnmatch patterns of layer names that keep full rank
     input_size: int = 256
+    fit: str = "weights"  # "weights": SVD of each weight (data-free); "responses": PCA of each output (needs images)
+    calibration_count: int = 256  # images whose responses `fit="responses"` uses (the pipeline's training split)
 
     def __post_init__(self) -> None:
+        if self.fit not in FITS:
+            raise PrnetInputError(f"SVD fit must be one of {', '.join(FITS)}, got {self.fit!r}")
         if self.target is None:
             if self.energy is None or not 0.0 < self.energy <= 1.0:
                 raise PrnetInputError(f"SVD energy must be in (0, 1], got {self.energy}")
@@ -60,7 +73,8 @@ class SvdConfig:
                 raise PrnetInputError(f"SVD {self.target} ratio must be in (0, 1], got {self.target_ratio}")
 
     def describe(self) -> str:
-        return f"energy {self.energy}" if self.target is None else f"{self.target} {self.target_ratio}"
+        what = f"energy {self.energy}" if self.target is None else f"{self.target} {self.target_ratio}"
+        return what if self.fit == "weights" else f"{what}, fit to responses"
 
 
 def parse_svd_spec(spec: str, **overrides) -> SvdConfig:
@@ -158,12 +172,73 @@ def factorized_pair(layer: nn.Module, scheme: str, rank: int) -> LowRankConv:
     return LowRankConv(reduce, expand, scheme).to(layer.weight.device, layer.weight.dtype)
 
 
+@dataclass
+class Responses:
+    """Mean and covariance of one layer's bias-free output channels over calibration images (float64)."""
+
+    mean: torch.Tensor  # (Cout,)
+    cov: torch.Tensor  # (Cout, Cout)
+    count: int  # output pixels seen
+
+    def principal(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(spectrum, directions): sqrt of the covariance's eigenvalues, descending (the singular values of
+        the centred responses / sqrt(count)), and the matching eigenvectors as columns (Cout, Cout)."""
+        values, vectors = torch.linalg.eigh(self.cov)
+        return values.flip(0).clamp_min(0).sqrt(), vectors.flip(1)
+
+
 @torch.no_grad()
-def factorize(layer: nn.Module, scheme: str, rank: int) -> LowRankConv:
-    """Best rank-`rank` approximation of `layer` (split sqrt(S) evenly between the two factors)."""
-    u, s, vh = torch.linalg.svd(weight_matrix(layer, scheme), full_matrices=False)
-    root = s[:rank].sqrt()
-    left, right = u[:, :rank] * root, root[:, None] * vh[:rank]  # (rows, r), (r, cols)
+def collect_responses(model: nn.Module, forward_loop: Callable[[nn.Module], None],
+                      names: list[str]) -> dict[str, Responses]:
+    """Run `forward_loop(model)` once with hooks on the named convs; their output statistics, bias removed."""
+    modules = dict(model.named_modules())
+    sums: dict[str, list] = {}
+
+    def record(name: str):
+        def hook(layer: nn.Module, inputs, output: torch.Tensor) -> None:
+            y = output.detach().double()
+            if layer.bias is not None:
+                y = y - layer.bias.detach().double().view(1, -1, 1, 1)
+            y = y.transpose(0, 1).reshape(y.shape[1], -1)  # (Cout, N*H*W)
+            total = sums.setdefault(name, [0.0, 0.0, 0])
+            total[0], total[1], total[2] = total[0] + y.sum(1), total[1] + y @ y.T, total[2] + y.shape[1]
+        return hook
+
+    handles = [modules[name].register_forward_hook(record(name)) for name in names]
+    try:
+        forward_loop(model)
+    finally:
+        for handle in handles:
+            handle.remove()
+    missing = [name for name in names if name not in sums]
+    if missing:
+        raise PrnetInputError(f"SVD fit 'responses': the calibration pass never ran {missing[:3]}; pass images")
+    stats = {}
+    for name, (total, outer, count) in sums.items():
+        mean = total / count
+        stats[name] = Responses(mean, outer / count - torch.outer(mean, mean), count)
+    return stats
+
+
+def _factors(layer: nn.Module, scheme: str, rank: int, responses: Responses | None):
+    """(left, right) with weight_matrix ~ left @ right; and the output-side projection (Cout, r) or None."""
+    matrix = weight_matrix(layer, scheme)
+    if responses is None:  # Eckart-Young on the weight; sqrt(S) split evenly between the two factors
+        u, s, vh = torch.linalg.svd(matrix, full_matrices=False)
+        root = s[:rank].sqrt()
+        return u[:, :rank] * root, root[:, None] * vh[:rank], None
+    if scheme != "spatial_first":
+        raise ValueError("a response fit projects the output channels: scheme 'spatial_first' only")
+    basis = responses.principal()[1][:, :rank]  # (Cout, r)
+    if isinstance(layer, nn.ConvTranspose2d):  # matrix (Cin k k, Cout): output channels are its columns
+        return matrix @ basis, basis.T, basis
+    return basis, basis.T @ matrix, basis  # Conv2d: matrix (Cout, Cin k k), output channels are its rows
+
+
+@torch.no_grad()
+def factorize(layer: nn.Module, scheme: str, rank: int, responses: Responses | None = None) -> LowRankConv:
+    """Best rank-`rank` approximation of `layer`: of its weight, or (with `responses`) of its output."""
+    left, right, basis = _factors(layer, scheme, rank, responses)
     pair = factorized_pair(layer, scheme, rank)
     w = layer.weight
     if isinstance(layer, nn.ConvTranspose2d):
@@ -182,8 +257,9 @@ def factorize(layer: nn.Module, scheme: str, rank: int) -> LowRankConv:
         else:  # rows (cout, kh, kw) -> conv (cout, r, kh, kw); cols cin -> 1x1 (r, cin)
             pair.reduce.weight.copy_(right.reshape(rank, cin, 1, 1))
             pair.expand.weight.copy_(left.reshape(cout, kh, kw, rank).permute(0, 3, 1, 2))
-    if layer.bias is not None:
-        pair.expand.bias.copy_(layer.bias)
+    if layer.bias is not None:  # a response fit keeps the responses' mean: b' = b + (I - U U^T) mean
+        shift = 0.0 if basis is None else responses.mean - basis @ (basis.T @ responses.mean)
+        pair.expand.bias.copy_(layer.bias + shift)
     return pair
 
 
@@ -208,14 +284,21 @@ def rank_for_energy(singular_values: torch.Tensor, energy: float, multiple: int)
 
 
 # --- planning -------------------------------------------------------------------------------------------
-def _candidates(model: nn.Module, config: SvdConfig) -> list[tuple[nn.Module, LayerCost, dict[str, torch.Tensor]]]:
+def _factorizable(model: nn.Module, input_size: int) -> list[tuple[nn.Module, LayerCost]]:
     modules = dict(model.named_modules())
+    return [(modules[cost.name], cost) for cost in layer_costs(model, input_size)
+            if isinstance(modules[cost.name], (nn.Conv2d, nn.ConvTranspose2d))]
+
+
+def _candidates(model: nn.Module, config: SvdConfig, responses: dict[str, Responses] | None = None,
+                ) -> list[tuple[nn.Module, LayerCost, dict[str, torch.Tensor]]]:
     found = []
-    for cost in layer_costs(model, config.input_size):
-        layer = modules[cost.name]
-        if not isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)) or isinstance(layer, LowRankConv):
-            continue
-        spectra = {s: torch.linalg.svdvals(weight_matrix(layer, s)) for s in SCHEMES}
+    for layer, cost in _factorizable(model, config.input_size):
+        if responses is None:
+            spectra = {s: torch.linalg.svdvals(weight_matrix(layer, s)) for s in SCHEMES}
+        else:  # the output's spectrum, capped at the weight's rank (beyond it the variance is rounding)
+            spectrum = responses[cost.name].principal()[0]
+            spectra = {"spatial_first": spectrum[: min(weight_matrix(layer, "spatial_first").shape)]}
         found.append((layer, cost, spectra))
     return found
 
@@ -249,9 +332,10 @@ def _plan_layer(layer: nn.Module, cost: LayerCost, spectra: dict, config: SvdCon
     return plan
 
 
-def plan_ranks(model: nn.Module, config: SvdConfig) -> tuple[list[LayerPlan], float]:
+def plan_ranks(model: nn.Module, config: SvdConfig, responses: dict[str, Responses] | None = None,
+               ) -> tuple[list[LayerPlan], float]:
     """Per-layer plan, and the energy it used (bisected for a global target)."""
-    candidates = _candidates(model, config)
+    candidates = _candidates(model, config, responses)
 
     def plans_at(energy: float) -> list[LayerPlan]:
         return [_plan_layer(layer, cost, spectra, config, energy) for layer, cost, spectra in candidates]
@@ -271,27 +355,36 @@ def plan_ranks(model: nn.Module, config: SvdConfig) -> tuple[list[LayerPlan], fl
     return plans_at(low), low
 
 
-def apply_plan(model: nn.Module, plan: list[dict], from_weights: bool = True) -> nn.Module:
-    """Replace the named layers in place by (reduce, expand) pairs: by SVD of their weights, or as empty
-    structure (`from_weights=False`) to load a saved factorized state dict into."""
+def apply_plan(model: nn.Module, plan: list[dict], from_weights: bool = True,
+               responses: dict[str, Responses] | None = None) -> nn.Module:
+    """Replace the named layers in place by (reduce, expand) pairs: by SVD of their weights (or of their
+    `responses`), or as empty structure (`from_weights=False`) to load a saved factorized state dict into."""
     modules = dict(model.named_modules())
     for entry in plan:
         name = entry["name"]
         if name not in modules:
             raise PrnetInputError(f"SVD plan names layer {name!r}, which this model does not have")
         layer = modules[name]
-        pair = factorize(layer, entry["scheme"], entry["rank"]) if from_weights else factorized_pair(
+        fit = None if responses is None else responses[name]
+        pair = factorize(layer, entry["scheme"], entry["rank"], fit) if from_weights else factorized_pair(
             layer, entry["scheme"], entry["rank"])
         parent_name, _, child = name.rpartition(".")
         setattr(modules[parent_name] if parent_name else model, child, pair)
     return model
 
 
-def apply(model: nn.Module, config: SvdConfig) -> SvdResult:
-    """Factorize a COPY of `model` (the input is left untouched); weights only, no data needed."""
-    layers, energy = plan_ranks(model, config)
+def apply(model: nn.Module, config: SvdConfig, forward_loop: Callable[[nn.Module], None] | None = None) -> SvdResult:
+    """Factorize a COPY of `model` (the input is left untouched). `fit="responses"` needs `forward_loop(model)`
+    (prnet.compress.data.calibration_loop) to run the calibration images once."""
+    responses = None
+    if config.fit == "responses":
+        if forward_loop is None:
+            raise PrnetInputError("SVD fit 'responses' needs calibration images: pass forward_loop")
+        names = [cost.name for _, cost in _factorizable(model, config.input_size)]
+        responses = collect_responses(model, forward_loop, names)
+    layers, energy = plan_ranks(model, config, responses)
     result = SvdResult(model=None, layers=layers, config=config, energy_used=energy)
-    result.model = apply_plan(copy.deepcopy(model), result.plan)
+    result.model = apply_plan(copy.deepcopy(model), result.plan, responses=responses)
     if not result.plan:
         result.notes.append("no layer was worth factorizing at these settings")
     if config.target is not None:

@@ -35,8 +35,8 @@ def compressed(tmp_path_factory):
         "--set", "eval_every=4", "--set", "save_every=4", "--set", "val_fraction=0.2", *FAST_TRAIN)
     checkpoint = root / "train" / "checkpoints" / "step_0000004.pt"
     run("compress", "--model", str(checkpoint), "--data", str(data), "--out", str(root / "compress"),
-        "--svd", "macs:0.5", "--finetune-steps", "2", "--int8", "--calibration-count", "8", "--val-count", "4",
-        "--repeats", "1", "--runtimes", "onnxruntime", "--val-fraction", "0.2")
+        "--svd", "macs:0.5", "--svd-fit", "responses", "--finetune-steps", "2", "--int8", "--calibration-count", "8",
+        "--val-count", "4", "--repeats", "1", "--runtimes", "onnxruntime", "--val-fraction", "0.2")
     return data, root / "compress" / "model.pt"
 
 
@@ -47,6 +47,8 @@ def test_compressed_checkpoint_is_one_file_with_its_compression(compressed):
     loaded = load_model(model)
     assert loaded.svd_plan and loaded.int8_onnx is not None and loaded.output_scale == 1.0
     assert loaded.meta["source"].endswith("step_0000004.pt")
+    report = json.loads((model.parent / "report.json").read_text())
+    assert report["svd"]["setting"] == "macs 0.5, fit to responses" and report["svd"]["factorized"] > 0
 
 
 @pytest.mark.parametrize("format_name, precision, budget", [

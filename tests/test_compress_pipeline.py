@@ -96,6 +96,7 @@ def test_budget_search_picks_the_cheapest_candidate_within_budget(dataset, check
 @pytest.mark.parametrize("args, message", [
     (["--qat", "5"], "add --int8"),
     (["--svd", "energy:2"], "energy"),
+    (["--svd", "0.9", "--svd-fit", "pca"], "fit must be one of weights, responses"),
     (["--runtimes", "tflite"], "--runtimes"),
 ])
 def test_bad_options_exit_2_with_a_message(dataset, checkpoint, tmp_path, args, message):

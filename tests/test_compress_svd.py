@@ -92,3 +92,63 @@ def test_macs_of_the_full_prnet_match_the_paper_network():
     assert sum(c.kind == "deconv" for c in costs) == 17
     deployed = total_macs(to_deployment(model), 256)  # sub-pixel phases: the same work, plus the folded shortcuts
     assert abs(deployed - sum(c.macs for c in costs)) / deployed < 0.01
+
+
+# --- fit="responses": PCA of each layer's output on calibration images ----------------------------------
+def _correlated_inputs(seed: int, channels: int = 8, size: int = 24) -> torch.Tensor:
+    """Smooth inputs whose channels mix 3 sources (real feature maps are correlated like this), so a
+    layer's output lies close to a 3-dimensional subspace of its channels."""
+    g = torch.Generator().manual_seed(seed)
+    sources = nn.functional.interpolate(torch.randn(16, 3, 2, 2, generator=g), size=(size, size), mode="bilinear")
+    mixing = torch.randn(channels, 3, generator=g)
+    return torch.einsum("cs,nshw->nchw", mixing, sources) + 0.01 * torch.randn(16, channels, size, size, generator=g)
+
+
+def _responses(layer: nn.Module, x: torch.Tensor) -> svd.Responses:
+    wrapper = nn.Sequential(layer)
+    return svd.collect_responses(wrapper, lambda model: model(x), ["0"])["0"]
+
+
+@pytest.mark.parametrize("kind", sorted(LAYERS))
+def test_response_fit_at_full_rank_is_exact(kind):
+    torch.manual_seed(2)
+    layer = LAYERS[kind]()
+    x = torch.randn(3, 8, 9, 9)
+    pair = svd.factorize(layer, "spatial_first", layer.out_channels, _responses(layer, x))
+    with torch.no_grad():
+        check_parity(pair(x), layer(x), rounding_tolerance(pair, x), kind)
+
+
+@pytest.mark.parametrize("kind", sorted(LAYERS))
+def test_response_fit_beats_the_weight_svd_on_its_images(kind):
+    torch.manual_seed(3)
+    layer = LAYERS[kind]()
+    x = _correlated_inputs(3)
+    fit = _responses(layer, x)
+    with torch.no_grad():
+        y = layer(x)
+        by_responses = (svd.factorize(layer, "spatial_first", 3, fit)(x) - y).pow(2).mean().item()
+        by_weights = (svd.factorize(layer, "spatial_first", 3)(x) - y).pow(2).mean().item()
+    # Eckart-Young on the centred outputs: never worse than the weight SVD on these images (up to rounding); the
+    # 3 smooth sources span most of a stride-1 output at rank 3 (a stride-2 deconv's 4 phases mix 4x as many)
+    assert by_responses < (0.6 if kind == "deconv4x4-s2" else 0.25) * by_weights
+    spectrum = fit.principal()[0]
+    assert torch.all(spectrum[:-1] >= spectrum[1:]) and fit.count == y.shape[0] * y.shape[2] * y.shape[3]
+
+
+def test_response_fit_meets_a_parameter_target_and_needs_images():
+    model = awake_model(32).eval()
+    config = svd.parse_svd_spec("params:0.5", input_size=32, rank_multiple=1, fit="responses")
+    with pytest.raises(PrnetInputError, match="calibration images"):
+        svd.apply(model, config)
+    images = torch.rand(4, 3, 32, 32)
+    result = svd.apply(model, config, lambda m: m(images))
+    params = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert params(result.model) <= 0.5 * params(model) * 1.02
+    assert all(p.scheme == "spatial_first" for p in result.layers if p.rank)
+    weights = svd.apply(model, svd.parse_svd_spec("params:0.5", input_size=32, rank_multiple=1))
+    with torch.no_grad():  # on the images it was fit to, the whole model stays closer to the original
+        y = model(images)
+        assert (result.model(images) - y).abs().mean() < (weights.model(images) - y).abs().mean()
+    with pytest.raises(PrnetInputError, match="fit"):
+        svd.SvdConfig(fit="activations")
