@@ -193,9 +193,10 @@ def svd_fit(args) -> dict:
     rows = {"fp32": {"nme68_2d": base["nme68_2d"], "params": count(teacher)}}
     print(f"{resolve_model(args.checkpoint)} at {size} px, {len(reference.landmarks)} faces: "
           f"FP32 NME {base['nme68_2d']:.3f} %")
+    skip = tuple(p for p in args.skip.split(",") if p)
     for spec in args.svd.split(","):
-        for fit in svd.FITS:
-            result = svd.apply(teacher, svd.parse_svd_spec(spec, input_size=size, fit=fit), loop)
+        for fit in args.fits.split(","):
+            result = svd.apply(teacher, svd.parse_svd_spec(spec, input_size=size, fit=fit, skip=skip), loop)
             metrics, _ = validation_metrics(torch_maps(result.model), val_batches, loaded.layout, reference)
             row = rows[f"{spec} {fit}"] = {"energy": result.energy_used, "params": count(result.model),
                                            "nme68_2d": metrics["nme68_2d"], "deviation_px": metrics["map_deviation_px"]}
@@ -228,6 +229,8 @@ def main() -> None:
     parser.add_argument("--data", default=None, help="svd-fit: dataset directory (prnet compress --data)")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--svd", default="macs:0.25")
+    parser.add_argument("--skip", default="", help="svd-fit: comma-separated layer-name patterns kept whole")
+    parser.add_argument("--fits", default="weights,responses", help="svd-fit: which fits to compare")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--calibration", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)

@@ -13,6 +13,7 @@ from typing import Any
 
 from prnet.compress.macs import layer_costs, total_params
 from prnet.compress.onnx_util import conv_module_names
+from prnet.hardware import cpu_summary
 from prnet.report import fmt, markdown_table, mb, md_cell, write_report_files
 
 SCHEMA = "prnet-compress-report"
@@ -81,7 +82,7 @@ def build_report(loaded, teacher, student, variants: dict, accuracy: dict, timin
     pt = out / "model.pt"
     return {
         "schema": SCHEMA, "version": SCHEMA_VERSION, "model": loaded.config.name, "input_size": size,
-        "settings": settings,
+        "cpu": cpu_summary(), "settings": settings,
         "pytorch_model": {"file": pt.name, "size_bytes": pt.stat().st_size, "params": total_params(student.model),
                           "macs": sum(c.macs for c in layer_costs(student.model, size))},
         "reference_fp32_torch": accuracy.get("fp32-torch"),
@@ -115,6 +116,8 @@ def deviation_section(report: dict) -> list[str]:
 def render_markdown(report: dict) -> str:
     runtimes = report["settings"]["runtimes"]
     lines = [f"# prnet compress: {report['model']} ({report['input_size']} px)", ""]
+    if report.get("cpu"):  # ratios differ by CPU kind (VNNI, AVX512-BF16, AMX): every report names its CPU
+        lines += [f"CPU: {report['cpu']}.", ""]
     ref = report.get("reference_fp32_torch") or {}
     if ref:
         lines += [f"FP32 PyTorch reference: NME68 2D {ref['nme68_2d']:.3f} % on {ref['images']} validation images.", ""]

@@ -74,7 +74,8 @@ class SvdConfig:
 
     def describe(self) -> str:
         what = f"energy {self.energy}" if self.target is None else f"{self.target} {self.target_ratio}"
-        return what if self.fit == "weights" else f"{what}, fit to responses"
+        what = what if self.fit == "weights" else f"{what}, fit to responses"
+        return what + (f", whole: {' '.join(self.skip)}" if self.skip else "")
 
 
 def parse_svd_spec(spec: str, **overrides) -> SvdConfig:

@@ -3,6 +3,7 @@ runs here) -> predict -> bench --model. Every artifact made from the compressed 
 compressed PyTorch model (its SVD ranks and INT8 kept), and every command takes the checkpoint with no other flag
 than the ones that make the test small."""
 
+import fnmatch
 import json
 import os
 
@@ -35,20 +36,24 @@ def compressed(tmp_path_factory):
         "--set", "eval_every=4", "--set", "save_every=4", "--set", "val_fraction=0.2", *FAST_TRAIN)
     checkpoint = root / "train" / "checkpoints" / "step_0000004.pt"
     run("compress", "--model", str(checkpoint), "--data", str(data), "--out", str(root / "compress"),
-        "--svd", "macs:0.5", "--svd-fit", "responses", "--finetune-steps", "2", "--int8", "--calibration-count", "8",
+        "--svd", "macs:0.5", "--svd-fit", "responses", "--svd-skip", "decoder.1[0-9].*", "--finetune-steps", "2", "--int8", "--calibration-count", "8",
         "--val-count", "4", "--repeats", "1", "--runtimes", "onnxruntime", "--val-fraction", "0.2")
     return data, root / "compress" / "model.pt"
 
 
 def test_compressed_checkpoint_is_one_file_with_its_compression(compressed):
     from prnet.checkpoint import load_model
+    from prnet.hardware import cpu_summary
 
     _, model = compressed
     loaded = load_model(model)
     assert loaded.svd_plan and loaded.int8_onnx is not None and loaded.output_scale == 1.0
     assert loaded.meta["source"].endswith("step_0000004.pt")
     report = json.loads((model.parent / "report.json").read_text())
-    assert report["svd"]["setting"] == "macs 0.5, fit to responses" and report["svd"]["factorized"] > 0
+    assert report["svd"]["setting"] == "macs 0.5, fit to responses, whole: decoder.1[0-9].*"
+    assert report["cpu"] == cpu_summary() and f"CPU: {report['cpu']}." in (model.parent / "report.md").read_text()
+    kept_whole = [e["name"] for e in loaded.svd_plan if fnmatch.fnmatchcase(e["name"], "decoder.1[0-9].*")]
+    assert report["svd"]["factorized"] > 0 and not kept_whole
 
 
 @pytest.mark.parametrize("format_name, precision, budget", [
@@ -63,7 +68,6 @@ def test_compressed_checkpoint_is_one_file_with_its_compression(compressed):
                      "covered quickly by tests/test_export_executorch_int8.py")]),
 ])
 def test_export_keeps_the_compression(compressed, tmp_path, format_name, precision, budget):
-    from prnet.checkpoint import load_model
     from prnet.export.formats import get_format
     from prnet.export.runners import load_runner
     from prnet.runner import TorchRunner

@@ -59,6 +59,20 @@ def test_energy_plan_skips_thin_layers_and_saves_macs():
                if p.name.startswith("encoder"))
 
 
+def test_parameter_target_counts_the_layers_a_skip_pattern_keeps_whole():
+    model = awake_model(64).eval()
+    images = torch.rand(4, 3, 64, 64)
+    skip = ("encoder.*",)
+    result = svd.apply(model, svd.parse_svd_spec("params:0.6", input_size=64, rank_multiple=1, fit="responses",
+                                                 skip=skip), lambda m: m(images))
+    params = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert params(result.model) <= 0.6 * params(model) * 1.02  # the share is of the whole model
+    encoder = [p for p in result.layers if p.name.startswith("encoder")]
+    assert encoder and all(p.rank == 0 and "skip" in p.status for p in encoder)
+    assert any(p.rank for p in result.layers if p.name.startswith("decoder"))
+    assert result.config.describe() == "params 0.6, fit to responses, whole: encoder.*"
+
+
 def test_global_mac_target_is_met():
     model = awake_model(64)
     before = total_macs(model, 64)

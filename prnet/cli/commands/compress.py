@@ -16,6 +16,7 @@ def compress_command(
     out: Path = typer.Option(Path("runs/compress"), "--out", help="Output directory (models + report.json/report.md)."),
     svd: Optional[str] = typer.Option(None, "--svd", help="Low-rank factorization: ENERGY (0.9 = keep 90% of each layer's singular-value energy), macs:R or params:R (global share, e.g. macs:0.25)."),
     svd_fit: str = typer.Option("weights", "--svd-fit", help="What --svd approximates: weights (data-free SVD) or responses (each layer's output on --calibration-count training images: PCA, usually far less lossy)."),
+    svd_skip: List[str] = typer.Option([], "--svd-skip", help="Layer-name pattern (fnmatch, repeatable) that --svd leaves whole, e.g. 'decoder.1[0-6].*' to factorize only the low-resolution layers, where the parameters are."),
     finetune_steps: int = typer.Option(500, "--finetune-steps", help="Distillation steps after --svd (FP32 teacher, mask-weighted position-map loss)."),
     int8: bool = typer.Option(False, "--int8", help="Static INT8 QDQ (ONNX Runtime / OpenVINO; --int8-target tensorrt for TensorRT)."),
     int8_target: str = typer.Option("cpu", "--int8-target", help="cpu: u8 activations (fastest on CPUs); tensorrt: symmetric s8 activations."),
@@ -46,7 +47,7 @@ def compress_command(
     try:
         config = build_config(svd, finetune_steps, int8, int8_target, calibration, calibration_count, keep_float,
                               reduce_range, qat, fp16, batch_size, lr, val_count, repeats, runtimes, upsample, device,
-                              seed, budget_nme, sensitivity, svd_fit)
+                              seed, budget_nme, sensitivity, svd_fit, svd_skip)
         report = run(model, data, out, config, val_fraction, seed, budget_nme, log=console.print)
     except PrnetInputError as err:
         exit_with_error(err)
@@ -56,7 +57,7 @@ def compress_command(
 
 def build_config(svd, finetune_steps, int8, int8_target, calibration, calibration_count, keep_float, reduce_range,
                  qat, fp16, batch_size, lr, val_count, repeats, runtimes, upsample, device, seed, budget_nme,
-                 sensitivity=False, svd_fit="weights"):
+                 sensitivity=False, svd_fit="weights", svd_skip=()):
     from prnet.compress.distill import DistillConfig
     from prnet.compress.fp16 import Fp16Config
     from prnet.compress.int8 import DEFAULT_KEEP_FLOAT, Int8Config
@@ -77,7 +78,8 @@ def build_config(svd, finetune_steps, int8, int8_target, calibration, calibratio
                              activations="s8" if int8_target == "tensorrt" else "u8",
                              keep_float=DEFAULT_KEEP_FLOAT + tuple(keep_float), reduce_range=reduce_range)
     return CompressConfig(
-        svd=parse_svd_spec(svd, fit=svd_fit, calibration_count=calibration_count) if svd else None,
+        svd=parse_svd_spec(svd, fit=svd_fit, calibration_count=calibration_count,
+                           skip=tuple(svd_skip)) if svd else None,
         finetune=DistillConfig(steps=finetune_steps, batch_size=batch_size, lr=lr, device=device),
         qat=QatConfig(steps=qat, lr=lr / 5, int8=int8_config) if qat else None,
         int8=int8_config if int8 else None, fp16=Fp16Config() if fp16 else None, upsample=upsample,
