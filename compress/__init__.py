@@ -7,6 +7,7 @@
     prnet.compress.pt2e.apply(model, Pt2eConfig, forward_loop, size)    PyTorch-native INT8 (ExecuTorch XNNPACK, Inductor)
     prnet.compress.pipeline.compress_model(...)                         `prnet compress`; prnet.compress.budget.search: --budget-nme
     prnet.compress.sensitivity.int8_sensitivity(...)                    which blocks INT8 hurts
+    prnet.compress.resolution.Resolution(teacher_size, student_size)    a smaller input size (`--input-size`), distilled
 
 Methods work on the deployment form (prnet.export.deploy.to_deployment): BN folded, no transposed convs, output in
 pixels. `forward_loop(model)` runs the model over calibration batches (prnet.compress.data.calibration_loop).

@@ -1,7 +1,8 @@
 """`--budget-nme D`: the fastest settings whose validation 68-point NME stays within D points of FP32.
 
-Candidates, cheapest first: SVD energies from `energies` (lower energy = fewer MACs; `None` = no SVD), each
-fine-tuned, and for INT8 the float-layer sets of `FLOAT_LEVELS` (each adds the next decoder stage, nearest the
+Candidates, cheapest first: input sizes from `sizes` (smallest first; default: the model's own, or --input-size),
+then SVD energies from `energies` (lower energy = fewer MACs; `None` = no SVD), each
+fine-tuned (a smaller input size is distilled even without SVD), and for INT8 the float-layer sets of `FLOAT_LEVELS` (each adds the next decoder stage, nearest the
 output, to the layers kept in float). "Fastest" is ranked by MACs, then by how few convs stay in float (a
 proxy: timing every candidate on a shared CPU would be noisier than the ranking); the chosen model's latency
 is then measured side by side like any other run. The first candidate within budget wins, so the search
@@ -19,12 +20,12 @@ from typing import Any, Callable
 import numpy as np
 
 from prnet.compress import int8 as int8_method
-from prnet.compress.data import first_batches
 from prnet.compress.evaluate import torch_maps, validation_metrics
 from prnet.compress.latency import ort_callable
 from prnet.compress.macs import total_macs
 from prnet.compress.onnx_util import export_onnx
-from prnet.compress.pipeline import CompressConfig, Student, build_student, compress_model
+from prnet.compress.pipeline import (CompressConfig, Student, build_student, compress_model, resolution_of,
+                                     validation_sets)
 from prnet.compress.svd import SvdConfig
 from prnet.io import PrnetInputError
 
@@ -40,46 +41,59 @@ def _int8_nme(student: Student, config, calibration, val, layout, reference, scr
     return {**metrics, "float_layers": len(result.float_convs)}
 
 
+def candidate_name(size: int | None, energy: float | None, level: tuple, int8: bool) -> str:
+    name = (f"{size} px, " if size is not None else "") + f"svd {energy if energy is not None else 'off'}"
+    return name + (f", float +{len(level)} patterns" if int8 else "")
+
+
 def search(loaded, train: Any, val: Any, base: CompressConfig, budget_nme: float, out_dir: str | Path,
-           energies: tuple = DEFAULT_ENERGIES, log: Callable[[str], None] = print) -> dict:
-    """Try candidates cheapest first, then run the full pipeline on the chosen one (its student is reused)."""
+           energies: tuple = DEFAULT_ENERGIES, log: Callable[[str], None] = print, sizes: tuple = ()) -> dict:
+    """Try candidates cheapest first, then run the full pipeline on the chosen one (its student is reused).
+    `sizes`: student input sizes to try, smallest first (empty: only `base.input_size` or the model's own)."""
     from prnet.export.deploy import to_deployment
 
     if val is None:
         raise PrnetInputError("--budget-nme needs validation data (a dataset with a validation split)")
-    size = loaded.config.input_size
     teacher = to_deployment(loaded.model.eval(), upsample=base.upsample)
-    val_batches = first_batches(val, base.val_count, 8)
-    reference_metrics, reference = validation_metrics(torch_maps(teacher), val_batches, loaded.layout)
-    calibration = first_batches(train, base.int8.calibration_count, 8) if base.int8 else None
-    svd_template = base.svd or SvdConfig(input_size=size)
+    svd_template = base.svd or SvdConfig()
     candidates, chosen = [], None
     with tempfile.TemporaryDirectory() as scratch_dir:
         scratch = Path(scratch_dir)
-        for energy in energies:
-            svd = None if energy is None else replace(svd_template, energy=energy, target=None, target_ratio=None)
-            config = replace(base, svd=svd)
-            student = build_student(teacher, train, loaded.layout, loaded.config.output_scale, config, log)
-            macs = total_macs(student.model, size)
-            levels = FLOAT_LEVELS if base.int8 else ((),)
-            for level in levels:
-                name = f"svd {energy if energy is not None else 'off'}" + (f", float +{len(level)} patterns" if base.int8 else "")
-                if base.int8:
-                    int8 = replace(base.int8, keep_float=tuple(base.int8.keep_float) + level)
-                    metrics = _int8_nme(student, int8, calibration, val_batches, loaded.layout, reference, scratch, size)
-                else:
-                    int8 = None
-                    metrics, _ = validation_metrics(torch_maps(student.model), val_batches, loaded.layout, reference)
-                    metrics["float_layers"] = 0
-                delta = metrics["nme68_2d"] - reference_metrics["nme68_2d"]
-                entry = {"name": name, "energy": energy, "keep_float": list(int8.keep_float) if int8 else [],
-                         "macs": macs, "float_layers": metrics["float_layers"], "nme68_2d": metrics["nme68_2d"],
-                         "delta_nme68_2d": delta, "ok": delta <= budget_nme}
-                candidates.append(entry)
-                log(f"budget search: {name}: NME {metrics['nme68_2d']:.3f} (delta {delta:+.3f}) "
-                    f"{'within' if entry['ok'] else 'over'} budget {budget_nme}")
-                if entry["ok"]:
-                    chosen = (entry, replace(config, int8=int8), student)
+        for size in sorted(sizes) or [base.input_size]:
+            sized = replace(base, input_size=size)
+            resolution = resolution_of(teacher, sized)
+            reference_metrics, sets = validation_sets(teacher, val, loaded.layout, sized)
+            chosen_set = sets[resolution.student_size]
+            calibration = resolution.first_batches(train, base.int8.calibration_count, 8) if base.int8 else None
+            label = resolution.student_size if sizes else None
+            for energy in energies:
+                svd = None if energy is None else replace(svd_template, energy=energy, target=None, target_ratio=None)
+                config = replace(sized, svd=svd)
+                student = build_student(teacher, train, loaded.layout, loaded.config.output_scale, config, log)
+                macs = total_macs(student.model, resolution.student_size)
+                for level in FLOAT_LEVELS if base.int8 else ((),):
+                    name = candidate_name(label, energy, level, base.int8 is not None)
+                    if base.int8:
+                        int8 = replace(base.int8, keep_float=tuple(base.int8.keep_float) + level)
+                        metrics = _int8_nme(student, int8, calibration, chosen_set.batches, chosen_set.layout,
+                                            chosen_set.reference, scratch, resolution.student_size)
+                    else:
+                        int8 = None
+                        metrics, _ = validation_metrics(torch_maps(student.model), chosen_set.batches,
+                                                        chosen_set.layout, chosen_set.reference)
+                        metrics["float_layers"] = 0
+                    delta = metrics["nme68_2d"] - reference_metrics["nme68_2d"]
+                    entry = {"name": name, "input_size": resolution.student_size, "energy": energy,
+                             "keep_float": list(int8.keep_float) if int8 else [], "macs": macs,
+                             "float_layers": metrics["float_layers"], "nme68_2d": metrics["nme68_2d"],
+                             "delta_nme68_2d": delta, "ok": delta <= budget_nme}
+                    candidates.append(entry)
+                    log(f"budget search: {name}: NME {metrics['nme68_2d']:.3f} (delta {delta:+.3f}) "
+                        f"{'within' if entry['ok'] else 'over'} budget {budget_nme}")
+                    if entry["ok"]:
+                        chosen = (entry, replace(config, int8=int8), student)
+                        break
+                if chosen:
                     break
             if chosen:
                 break
@@ -90,6 +104,7 @@ def search(loaded, train: Any, val: Any, base: CompressConfig, budget_nme: float
             "(--finetune-steps)")
     entry, config, student = chosen
     search_report = {"budget_nme": budget_nme, "reference_nme68_2d": reference_metrics["nme68_2d"],
+                     "sizes": sorted(sizes),
                      "chosen": entry["name"], "candidates": candidates}
     return compress_model(loaded, train, val, config, out_dir, log, student=copy.deepcopy(student),
                           extra_report={"search": search_report})

@@ -20,6 +20,7 @@ class Batch:
     images: torch.Tensor  # (B, 3, S, S) float32 RGB in [0, 1]
     posmaps: torch.Tensor  # (B, 3, S, S) float32 ground-truth position maps in crop pixels
     landmarks: np.ndarray  # (B, 68, 3) float32 ground-truth landmarks in crop pixels
+    teacher_images: torch.Tensor | None = None  # (B, 3, T, T) the same faces at the teacher's size (a smaller student)
 
 
 def collate(samples: list) -> Batch:

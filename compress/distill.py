@@ -5,7 +5,9 @@ Loss: the training loss (`prnet.train.losses.weighted_mse`: squared error weight
 the teacher's maps instead of -- or besides -- the ground truth. `gt_weight > 0` adds the same loss against the ground-truth maps.
 
 Both models take (B, 3, S, S) images in [0, 1] and return position maps in PIXELS (the deployment form does;
-wrap a plain PRNet in `pixels(model)`). The loop reads top to bottom: batch, teacher, student, loss, step.
+wrap a plain PRNet in `pixels(model)`). A student at a smaller input size gets batches whose `teacher_images` hold
+the same faces at the teacher's size, and a teacher that resamples its maps to the student's
+(`prnet.compress.resolution`). The loop reads top to bottom: batch, teacher, student, loss, step.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import torch
 from torch import nn
 
 from prnet.compress.data import Batch
+from prnet.compress.resolution import teacher_inputs
 from prnet.io import PrnetInputError
 from prnet.train.losses import weighted_mse
 
@@ -88,8 +91,8 @@ def finetune(
             group["lr"] = learning_rate(step, config)
         batch = next(batches)
         images = batch.images.to(device)
-        with torch.no_grad():
-            target = teacher(images)
+        with torch.no_grad():  # (the teacher may see the faces at its own, larger input size)
+            target = teacher(teacher_inputs(batch).to(device))
         with autocast:
             pred = student(images)
             loss = weighted_map_loss(pred, target, weight, output_scale)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -104,19 +104,23 @@ def _reason(err: BaseException) -> str:
     return f"{type(err).__name__}: {text.splitlines()[0] if text else ''}"
 
 
-def compare_onnx(models: dict[str, str | Path], runtimes: tuple[str, ...] = RUNTIMES, input_size: int = 256,
-                 repeats: int = 20, threads: int = 2, baseline: str | None = None,
-                 seed: int = 0) -> tuple[dict[str, Timing], dict[str, str]]:
-    """Time every (model, runtime) pair, named 'model@runtime'; failures are returned, not swallowed."""
-    image = np.random.default_rng(seed).random((1, 3, input_size, input_size), dtype=np.float32)
+def compare_onnx(models: dict[str, str | Path], runtimes: tuple[str, ...] = RUNTIMES,
+                 input_size: int | Mapping[str, int] = 256, repeats: int = 20, threads: int = 2,
+                 baseline: str | None = None, seed: int = 0) -> tuple[dict[str, Timing], dict[str, str]]:
+    """Time every (model, runtime) pair, named 'model@runtime'; failures are returned, not swallowed.
+    `input_size`: one size for all, or one per model name (a smaller-input student beside its teacher)."""
+    sizes = input_size if isinstance(input_size, Mapping) else {name: input_size for name in models}
+    rng = np.random.default_rng(seed)
+    images = {s: rng.random((1, 3, s, s), dtype=np.float32) for s in sorted(set(sizes.values()))}
     calls, failures = {}, {}
     for model_name, path in models.items():
+        image = images[sizes[model_name]]
         for runtime in runtimes:
             key = f"{model_name}@{runtime}"
             try:
                 run = runtime_callable(runtime, path, threads)
                 run(image)
-                calls[key] = (lambda run=run: run(image))
+                calls[key] = (lambda run=run, image=image: run(image))
             except Exception as err:  # reported in the table with the reason
                 failures[key] = _reason(err)
     timings = interleaved(calls, repeats=repeats, baseline=baseline,

@@ -60,13 +60,14 @@ def layer_table(teacher, student, variants: dict, input_size: int) -> list[dict]
 
 def build_report(loaded, teacher, student, variants: dict, accuracy: dict, timings: dict, failures: dict,
                  settings: dict, out: Path, extra: dict) -> dict[str, Any]:
-    size = loaded.config.input_size
+    teacher_size = loaded.config.input_size
+    size = student.model.config.input_size  # the compressed model's (smaller with --input-size)
     rows = []
     for name, entry in variants.items():
-        module = entry["torch"]
-        row = {"variant": name, "file": Path(entry["file"]).name, "dtype": entry["dtype"],
+        module, pixels = entry["torch"], entry.get("size", teacher_size)
+        row = {"variant": name, "file": Path(entry["file"]).name, "dtype": entry["dtype"], "input_size": pixels,
                "size_bytes": Path(entry["file"]).stat().st_size, "params": total_params(module),
-               "macs": sum(c.macs for c in layer_costs(module, size)), "runtimes": {}}
+               "macs": sum(c.macs for c in layer_costs(module, pixels)), "runtimes": {}}
         for runtime in settings["runtimes"]:
             key = f"{name}@{runtime}"
             cell: dict[str, Any] = {}
@@ -82,6 +83,7 @@ def build_report(loaded, teacher, student, variants: dict, accuracy: dict, timin
     pt = out / "model.pt"
     return {
         "schema": SCHEMA, "version": SCHEMA_VERSION, "model": loaded.config.name, "input_size": size,
+        "teacher_input_size": teacher_size,
         "cpu": cpu_summary(), "settings": settings,
         "pytorch_model": {"file": pt.name, "size_bytes": pt.stat().st_size, "params": total_params(student.model),
                           "macs": sum(c.macs for c in layer_costs(student.model, size))},
@@ -116,16 +118,22 @@ def deviation_section(report: dict) -> list[str]:
 def render_markdown(report: dict) -> str:
     runtimes = report["settings"]["runtimes"]
     lines = [f"# prnet compress: {report['model']} ({report['input_size']} px)", ""]
+    teacher_size = report.get("teacher_input_size", report["input_size"])
+    if teacher_size != report["input_size"]:
+        lines += [f"Input size: the compressed model runs at {report['input_size']} px, distilled from the FP32 model at "
+                  f"{teacher_size} px; every dNME and speed-up is against the {teacher_size} px original on the same "
+                  f"faces, deviations are in pixels of each model's own crop.", ""]
     if report.get("cpu"):  # ratios differ by CPU kind (VNNI, AVX512-BF16, AMX): every report names its CPU
         lines += [f"CPU: {report['cpu']}.", ""]
     ref = report.get("reference_fp32_torch") or {}
     if ref:
         lines += [f"FP32 PyTorch reference: NME68 2D {ref['nme68_2d']:.3f} % on {ref['images']} validation images.", ""]
-    headers = ["variant", "file", "MB", "params", "GMACs"] + [
+    headers = ["variant", "file", "px", "MB", "params", "GMACs"] + [
         f"{r} {column}" for r in runtimes for column in ("ms", "x", "NME", "dNME")]
     table = []
     for row in report["variants"]:
-        cells = [row["variant"], row["file"], mb(row["size_bytes"]), f"{row['params']:,}",
+        cells = [row["variant"], row["file"], row.get("input_size", report["input_size"]), mb(row["size_bytes"]),
+                 f"{row['params']:,}",
                  f"{row['macs'] / 1e9:.3f}"]
         for runtime in runtimes:
             cell = row["runtimes"].get(runtime, {})

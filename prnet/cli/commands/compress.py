@@ -14,6 +14,7 @@ def compress_command(
     model: Optional[Path] = typer.Option(None, "--model", help="Checkpoint written by `prnet train` (.pt); default: the built-in model."),
     data: Optional[Path] = typer.Option(None, "--data", help="Dataset directory in prnet's format: calibration, fine-tuning and validation images (resampled to the model's input size). Default: built-in synthetic faces rendered on the fly."),
     out: Path = typer.Option(Path("runs/compress"), "--out", help="Output directory (models + report.json/report.md)."),
+    input_size: Optional[int] = typer.Option(None, "--input-size", help="A student at a smaller input size (a multiple of 32, e.g. 96 for a 128 px model): the model's own weights, distilled from it at its size for --finetune-steps; MACs fall with the square of the size."),
     svd: Optional[str] = typer.Option(None, "--svd", help="Low-rank factorization: ENERGY (0.9 = keep 90% of each layer's singular-value energy), macs:R or params:R (global share, e.g. macs:0.25)."),
     svd_fit: str = typer.Option("weights", "--svd-fit", help="What --svd approximates: weights (data-free SVD) or responses (each layer's output on --calibration-count training images: PCA, usually far less lossy)."),
     svd_skip: List[str] = typer.Option([], "--svd-skip", help="Layer-name pattern (fnmatch, repeatable) that --svd leaves whole, e.g. 'decoder.1[0-6].*' to factorize only the low-resolution layers, where the parameters are."),
@@ -28,6 +29,7 @@ def compress_command(
     qat: int = typer.Option(0, "--qat", help="Quantization-aware fine-tuning steps before INT8 (0: off)."),
     fp16: bool = typer.Option(False, "--fp16", help="FP16 ONNX (GPU/TensorRT/CoreML; x86 CPUs gain nothing from it)."),
     budget_nme: Optional[float] = typer.Option(None, "--budget-nme", help="Search SVD energy / float layers for the fastest model within D NME points of FP32."),
+    budget_sizes: Optional[str] = typer.Option(None, "--budget-sizes", help="With --budget-nme: student input sizes to search too, smallest first, e.g. 96,128 (a smaller size is distilled from the model at its own)."),
     batch_size: int = typer.Option(8, "--batch-size", help="Fine-tuning batch size."),
     lr: float = typer.Option(1e-4, "--lr", help="Fine-tuning learning rate (QAT uses lr/5)."),
     val_fraction: float = typer.Option(0.05, "--val-fraction", help="Share of --data held out for validation (the training split's seed)."),
@@ -47,17 +49,30 @@ def compress_command(
     try:
         config = build_config(svd, finetune_steps, int8, int8_target, calibration, calibration_count, keep_float,
                               reduce_range, qat, fp16, batch_size, lr, val_count, repeats, runtimes, upsample, device,
-                              seed, budget_nme, sensitivity, svd_fit, svd_skip)
-        report = run(model, data, out, config, val_fraction, seed, budget_nme, log=console.print)
+                              seed, budget_nme, sensitivity, svd_fit, svd_skip, input_size)
+        sizes = parse_sizes(budget_sizes) if budget_sizes else ()
+        report = run(model, data, out, config, val_fraction, seed, budget_nme, log=console.print, budget_sizes=sizes)
     except PrnetInputError as err:
         exit_with_error(err)
     console.print((out / "report.md").read_text())
     console.print(f"done: {out} ({len(report['variants'])} variants)")
 
 
+def parse_sizes(text: str) -> tuple[int, ...]:
+    from prnet.io import PrnetInputError
+
+    try:
+        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        sizes = ()
+    if not sizes or any(s < 32 or s % 32 for s in sizes):
+        raise PrnetInputError(f"--budget-sizes {text!r}: comma-separated multiples of 32, e.g. 96,128")
+    return sizes
+
+
 def build_config(svd, finetune_steps, int8, int8_target, calibration, calibration_count, keep_float, reduce_range,
                  qat, fp16, batch_size, lr, val_count, repeats, runtimes, upsample, device, seed, budget_nme,
-                 sensitivity=False, svd_fit="weights", svd_skip=()):
+                 sensitivity=False, svd_fit="weights", svd_skip=(), input_size=None):
     from prnet.compress.distill import DistillConfig
     from prnet.compress.fp16 import Fp16Config
     from prnet.compress.int8 import DEFAULT_KEEP_FLOAT, Int8Config
@@ -72,13 +87,15 @@ def build_config(svd, finetune_steps, int8, int8_target, calibration, calibratio
     chosen = runtime_names(runtimes)
     if qat and not int8:
         raise PrnetInputError("--qat trains for INT8: add --int8")
+    if input_size is not None and (input_size < 32 or input_size % 32):
+        raise PrnetInputError(f"--input-size {input_size}: use a multiple of 32 (the encoder downsamples 32x), e.g. 96")
     if budget_nme is not None and budget_nme < 0:
         raise PrnetInputError("--budget-nme must be >= 0 (NME points, e.g. 0.1)")
     int8_config = Int8Config(calibration=calibration, calibration_count=calibration_count,
                              activations="s8" if int8_target == "tensorrt" else "u8",
                              keep_float=DEFAULT_KEEP_FLOAT + tuple(keep_float), reduce_range=reduce_range)
     return CompressConfig(
-        svd=parse_svd_spec(svd, fit=svd_fit, calibration_count=calibration_count,
+        input_size=input_size, svd=parse_svd_spec(svd, fit=svd_fit, calibration_count=calibration_count,
                            skip=tuple(svd_skip)) if svd else None,
         finetune=DistillConfig(steps=finetune_steps, batch_size=batch_size, lr=lr, device=device),
         qat=QatConfig(steps=qat, lr=lr / 5, int8=int8_config) if qat else None,
@@ -86,7 +103,8 @@ def build_config(svd, finetune_steps, int8, int8_target, calibration, calibratio
         val_count=val_count, latency_repeats=repeats, runtimes=chosen, seed=seed, sensitivity=sensitivity)
 
 
-def run(model: Path, data: Path, out: Path, config, val_fraction: float, seed: int, budget_nme, log=print) -> dict:
+def run(model: Path, data: Path, out: Path, config, val_fraction: float, seed: int, budget_nme, log=print,
+        budget_sizes: tuple[int, ...] = ()) -> dict:
     """Load the checkpoint and the data, fit the SVD config to the model's input size, run the pipeline."""
     from dataclasses import replace
 
@@ -120,5 +138,7 @@ def run(model: Path, data: Path, out: Path, config, val_fraction: float, seed: i
     if config.svd is not None:
         config = replace(config, svd=replace(config.svd, input_size=loaded.config.input_size))
     if budget_nme is not None:  # the SVD setting (if any) is the template whose energy is searched
-        return search(loaded, train, val, config, budget_nme, out, log=log)
+        return search(loaded, train, val, config, budget_nme, out, log=log, sizes=budget_sizes)
+    if budget_sizes:
+        raise PrnetInputError("--budget-sizes is a lever of the budget search: add --budget-nme D")
     return compress_model(loaded, train, val, config, out, log=log, source=model)
