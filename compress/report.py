@@ -120,9 +120,11 @@ def render_markdown(report: dict) -> str:
     lines = [f"# prnet compress: {report['model']} ({report['input_size']} px)", ""]
     teacher_size = report.get("teacher_input_size", report["input_size"])
     if teacher_size != report["input_size"]:
-        lines += [f"Input size: the compressed model runs at {report['input_size']} px, distilled from the FP32 model at "
-                  f"{teacher_size} px; every dNME and speed-up is against the {teacher_size} px original on the same "
-                  f"faces, deviations are in pixels of each model's own crop.", ""]
+        how = (f"distilled from the FP32 model at {teacher_size} px" if report.get("finetune_history")
+               else f"the {teacher_size} px model's weights, not fine-tuned")
+        lines += [f"Input size: the compressed model runs at {report['input_size']} px, {how}; every dNME and "
+                  f"speed-up is against the {teacher_size} px original on the same faces, deviations are in pixels "
+                  f"of each model's own crop.", ""]
     if report.get("cpu"):  # ratios differ by CPU kind (VNNI, AVX512-BF16, AMX): every report names its CPU
         lines += [f"CPU: {report['cpu']}.", ""]
     ref = report.get("reference_fp32_torch") or {}

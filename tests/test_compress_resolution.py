@@ -12,6 +12,7 @@ from prnet.checkpoint import load_model
 from prnet.cli.commands.compress import compress_command
 from prnet.compress.data import random_batches
 from prnet.compress.distill import DistillConfig, finetune
+from prnet.compress.report import render_markdown
 from prnet.compress.resolution import Resolution, resize_maps
 from prnet.data.dataset import PositionMapDataset
 from prnet.export.deploy import to_deployment
@@ -103,6 +104,8 @@ def test_compress_input_size_end_to_end(dataset, checkpoint, tmp_path):
         assert cell["accuracy"]["map_deviation_px"]["max"] > 0 or name == "original-fp32"
     assert len(report["finetune_history"]) >= 1
     assert "runs at 32 px, distilled from the FP32 model at 64 px" in (out / "report.md").read_text()
+    untuned = render_markdown({**report, "finetune_history": []})  # a zero-step run must not claim distillation
+    assert "runs at 32 px, the 64 px model's weights, not fine-tuned" in untuned and "distilled" not in untuned
     loaded = load_model(out / "model.pt")  # the student is saved at its own size, with the resampled layout
     assert loaded.config.input_size == 32 and loaded.layout.size == 32
     assert loaded.model.output_scale == pytest.approx(32 * 1.1)
