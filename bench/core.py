@@ -108,6 +108,9 @@ def _prepare_and_load(live: _Live, spec: BackendSpec, ctx: BenchContext, data: V
     def load_and_run_once():
         with measure.PeakRSS() as peak:
             runner = prepared.load()
+            size = getattr(runner, "input_size", data.input_size)
+            if size != data.input_size:  # e.g. a 96 px student beside the 128 px reference: resampled for it
+                runner = ResampledRunner(runner, data.input_size)
             runner(first_batch)
         return runner, peak
 
@@ -117,30 +120,42 @@ def _prepare_and_load(live: _Live, spec: BackendSpec, ctx: BenchContext, data: V
     live.runner, peak = loaded
     live.row.runner = getattr(live.runner, "name", type(live.runner).__name__)
     live.row.memory = {"peak_rss_delta_bytes": peak.peak_delta}
-    size = getattr(live.runner, "input_size", data.input_size)
-    if size != data.input_size:  # e.g. a 128 px model beside the 256 px reference: the data is resampled for it
-        live.runner = ResampledRunner(live.runner, data.input_size)
-        live.row.notes.append(f"the model takes {size} px: the {data.input_size} px inputs are resized to it and "
-                              f"its maps resampled back (timings include the resizing)")
+    if isinstance(live.runner, ResampledRunner):
+        live.row.notes.append(f"the model takes {live.runner.runner.input_size} px: scored on the {data.input_size} "
+                              f"px inputs resized to it and its maps resampled back; timed on inputs at its own "
+                              f"size (a deployment crops at that size)")
 
 
 class ResampledRunner:
     """A Runner of another input size seen at `size`: images resized in, position maps resampled back (UV grid
-    and pixel values), so every row is scored on the same data against the same reference."""
+    and crop pixels, `resize_posmap`: the convention the model was trained in), so every row is scored on the
+    same data against the same reference."""
 
     def __init__(self, runner: Any, size: int):
         self.runner, self.input_size, self.name = runner, int(size), getattr(runner, "name", "runner")
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
+        from prnet.geometry.resample import resize_posmap
+
+        maps = self.runner(self.resize_in(images))
+        return np.stack([resize_posmap(m, self.input_size) for m in maps]).astype(np.float32)
+
+    def resize_in(self, images: np.ndarray) -> np.ndarray:
+        """(B, size, size, 3) -> (B, n, n, 3) at the wrapped runner's input size n."""
         import cv2
 
-        from prnet.geometry.resample import resize_uv_map
+        n = self.runner.input_size
+        small = [cv2.resize(im, (n, n), interpolation=cv2.INTER_AREA) for im in images]
+        return np.ascontiguousarray(np.stack(small), dtype=np.float32)
 
-        inner = self.runner.input_size
-        small = np.stack([cv2.resize(im, (inner, inner), interpolation=cv2.INTER_AREA) for im in images])
-        maps = self.runner(np.ascontiguousarray(small, dtype=np.float32))
-        scale = self.input_size / inner
-        return np.stack([resize_uv_map(m, self.input_size) * scale for m in maps]).astype(np.float32)
+
+def _timed_call(runner: Any, images: np.ndarray):
+    """What a row's latency times: the model on inputs at its own size. The resampling that scores a model of
+    another size beside the reference is not part of its latency (`prnet predict` crops at the model's size)."""
+    if isinstance(runner, ResampledRunner):
+        inner, own = runner.runner, runner.resize_in(images)
+        return lambda: inner(own)
+    return lambda: runner(images)
 
 
 def _find_reference(lives: list[_Live], wanted: str) -> _Live | None:
@@ -196,7 +211,7 @@ def _time(lives: list[_Live], data: ValidationSet, settings: BenchSettings, log)
     one = data.batch(1)
     log(f"timing {len(by_name)} rows at batch 1: {settings.iters} calls each in {settings.rounds} interleaved rounds")
     latencies = timing.time_interleaved(
-        {name: (lambda r=live.runner: r(one)) for name, live in by_name.items()},
+        {name: _timed_call(live.runner, one) for name, live in by_name.items()},
         settings.iters, settings.rounds, settings.warmup, failed("timing batch 1"),
         on_round=lambda done, total: log(f"  round {done + 1}/{total}"),
     )
@@ -206,7 +221,7 @@ def _time(lives: list[_Live], data: ValidationSet, settings: BenchSettings, log)
     many = data.batch(settings.batch)
     log(f"timing {len(alive)} rows at batch {settings.batch}: {settings.throughput_iters} calls each")
     batches = timing.time_interleaved(
-        {name: (lambda r=live.runner: r(many)) for name, live in alive.items()},
+        {name: _timed_call(live.runner, many) for name, live in alive.items()},
         settings.throughput_iters, min(settings.rounds, settings.throughput_iters), 1, failed(f"timing batch {settings.batch}"),
     )
     for name, samples in batches.items():

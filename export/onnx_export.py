@@ -68,6 +68,27 @@ def attach_metadata(model: Any, metadata: ExportMetadata) -> Any:
     return model
 
 
+def checked_onnx(path: str | Path, input_size: int) -> Path:
+    """A user's ONNX file (`--onnx`) to convert in place of the checkpoint: it must exist and take the
+    reference model's input size, else the parity check would feed it crops of the wrong size."""
+    import onnx
+
+    path = Path(path)
+    if not path.is_file():
+        raise PrnetInputError(f"{path}: ONNX file not found")
+    try:
+        dims = onnx.load(str(path), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
+    except Exception as err:  # onnx raises DecodeError and friends for a corrupt file
+        raise PrnetInputError(f"{path}: not a readable ONNX model ({err})") from err
+    size = dims[2].dim_value if len(dims) == 4 else 0
+    if size and size != input_size:
+        raise PrnetInputError(
+            f"{path} takes {size} px crops, the reference model (--model) {input_size} px: pass the checkpoint "
+            f"it was made from as --model (a `prnet compress` output's model.pt carries its INT8 model, so "
+            f"`--model DIR/model.pt --precision int8` needs no --onnx)")
+    return path
+
+
 def save_onnx(model: Any, path: Path) -> None:
     """Check and write one self-contained file (no external data; PRNet is far below the 2 GB limit)."""
     import onnx

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from prnet.export.metadata import METADATA_KEY, ExportMetadata
-from prnet.export.onnx_export import DEFAULT_OPSET, build_onnx, save_onnx
+from prnet.export.onnx_export import DEFAULT_OPSET, build_onnx, checked_onnx, save_onnx
 from prnet.io import PrnetInputError
 
 XML_NAME = "model.xml"
@@ -32,9 +32,7 @@ def export_openvino(module: Any, path: Path, metadata: ExportMetadata, options: 
     notes = []
     with tempfile.TemporaryDirectory(prefix="prnet-ov-") as tmp:
         if given_onnx:
-            onnx_path = Path(given_onnx)
-            if not onnx_path.is_file():
-                raise PrnetInputError(f"{onnx_path}: ONNX file not found")
+            onnx_path = checked_onnx(given_onnx, metadata.input_size)
             notes.append(f"converted from {onnx_path}")
         else:
             onnx_path = Path(tmp) / "model.onnx"

@@ -20,7 +20,7 @@ import numpy as np
 
 from prnet.export.formats import ExportUnavailable, get_format
 from prnet.export.metadata import ExportMetadata
-from prnet.export.onnx_export import DEFAULT_OPSET, build_onnx, save_onnx
+from prnet.export.onnx_export import DEFAULT_OPSET, build_onnx, checked_onnx, save_onnx
 from prnet.io import PrnetInputError, existing_file
 
 MAGIC = b"PRNETTRT"
@@ -152,8 +152,8 @@ def export_tensorrt(module: Any, path: Path, metadata: ExportMetadata, options: 
         if not options.get("onnx"):
             save_onnx(build_onnx(module, metadata.input_size, opset=options.get("opset", DEFAULT_OPSET),
                                  dynamic_batch=batch[2] > 1), onnx_path)
-        elif not onnx_path.is_file():
-            raise PrnetInputError(f"{onnx_path}: ONNX file not found")
+        else:
+            onnx_path = checked_onnx(onnx_path, metadata.input_size)
         engine, notes = build_engine(onnx_path, precision, batch, metadata.input_size,
                                      options.get("workspace_gib", 4.0), options.get("calibration_images"))
     write_engine_file(path, metadata, engine)

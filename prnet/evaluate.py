@@ -88,10 +88,9 @@ def _resize_crop(image: np.ndarray, points: np.ndarray | None, size: int) -> tup
     resized = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR)
     if points is None:
         return resized, None
-    moved = np.asarray(points, dtype=np.float64).copy()
-    moved[..., :2] = (moved[..., :2] + 0.5) * k - 0.5
-    moved[..., 2] *= k
-    return resized, moved
+    from prnet.geometry.resample import rescale_points
+
+    return resized, rescale_points(np.asarray(points, dtype=np.float64), k)
 
 
 def params_yaw(params: dict) -> float | None:

@@ -158,3 +158,50 @@ def test_built_in_synthetic_set_is_in_the_layout_of_a_smaller_model():
     # the same faces: resampled landmarks are the full-size ones scaled by 128/256 (pixel-centre convention)
     scale = 128 / native.size
     np.testing.assert_allclose(small.landmarks[..., :2], (full.landmarks[..., :2] + 0.5) * scale - 0.5, atol=1e-3)
+
+
+class HalfSizeRunner:
+    """A model at half the reference's input size that is exact in its own crop: the GT map of the half-size
+    crop (how a ground-truth map follows a resized crop). Records the input shapes it is called with."""
+
+    def __init__(self, data):
+        from prnet.bench.core import ResampledRunner
+        from prnet.geometry.resample import resize_posmap
+
+        self.name, self.input_size, self.shapes = "half", data.input_size // 2, []
+        small = ResampledRunner(self, data.input_size).resize_in(data.images)
+        self._maps = {img.tobytes(): resize_posmap(m, self.input_size) for img, m in zip(small, data.posmaps)}
+
+    def __call__(self, images):
+        self.shapes.append(images.shape)
+        return np.stack([self._maps[np.ascontiguousarray(img, np.float32).tobytes()] for img in images])
+
+
+def test_a_model_of_another_input_size_is_scored_resampled_and_timed_at_its_own(tmp_path, monkeypatch):
+    from prnet.bench.core import ResampledRunner
+    from prnet.bench.specs import PreparedRow
+
+    wrapped_calls = []
+    scored = ResampledRunner.__call__
+    monkeypatch.setattr(ResampledRunner, "__call__", lambda self, x: wrapped_calls.append(len(x)) or scored(self, x))
+
+    data = validation(count=4, size=32)  # a 16 px model beside 32 px data
+    runners = []
+
+    def prepare(built, ctx):
+        path = tmp_path / "half.bin"
+        path.write_bytes(b"x")
+        return PreparedRow(path, lambda: runners.append(HalfSizeRunner(data)) or runners[-1])
+
+    half = BackendSpec("half", "half-size fake", prepare)
+    report = _run(tmp_path, [variant("fp32")], [backend("np", data, tmp_path), half], data, reference="fp32/np")
+    row = find_row(report["rows"], "fp32/half")
+    assert row["status"] == "ok", row
+    assert any("takes 16 px" in note for note in row["notes"])
+    # resampled back in the pixel-centre convention, the exact half-size map scores like the GT itself
+    assert row["accuracy"]["nme68_2d"] == pytest.approx(0, abs=1e-3)
+    assert row["deviation_px"]["max"] < 1e-3
+    shapes = runners[-1].shapes
+    assert {s[1:] for s in shapes} == {(16, 16, 3)}  # the model only ever sees its own size
+    # timed calls go to the model directly: the resampling is scoring, not the model's latency
+    assert len(shapes) - len(wrapped_calls) >= FAST["iters"] + FAST["warmup"]

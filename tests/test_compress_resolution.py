@@ -36,6 +36,8 @@ def checkpoint(dataset, tmp_path_factory):
 
 
 def test_resize_maps_matches_how_ground_truth_maps_are_resized(dataset):
+    from prnet.geometry.resample import resize_posmap
+
     sample = PositionMapDataset(dataset)[0]
     small = resize_sample(sample, 32)
     maps = torch.from_numpy(sample.posmap).permute(2, 0, 1)[None].float()
@@ -43,6 +45,11 @@ def test_resize_maps_matches_how_ground_truth_maps_are_resized(dataset):
     assert resized.shape == (32, 32, 3)
     np.testing.assert_allclose(resized, small.posmap, atol=1e-3)  # UV grid, x/y pixel centres and z scale
     assert resize_maps(maps, 64) is maps
+    # the numpy twin (bench scores a smaller model through it) agrees, and a point goes back where it was
+    np.testing.assert_allclose(resize_posmap(sample.posmap, 32), small.posmap, atol=1e-3)
+    point = np.array([[10.0, 20.0, 5.0]])
+    back = resize_posmap(resize_posmap(np.tile(point, (64, 64, 1)).astype(np.float32), 32), 64)
+    np.testing.assert_allclose(back[5, 5], point[0], atol=1e-4)
 
 
 def test_the_student_starts_as_the_teacher_at_the_smaller_size():

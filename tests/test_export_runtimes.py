@@ -66,6 +66,21 @@ def test_openvino_int8_needs_a_quantized_onnx(checkpoint, tmp_path):
         export_model("openvino", checkpoint, tmp_path / "q_openvino", precision="int8")
 
 
+@pytest.mark.skipif(not module_available("openvino"), reason="openvino is not installed")
+def test_openvino_onnx_of_another_input_size_is_refused(checkpoint, tmp_path):
+    """A 96 px student's ONNX beside a 128 px --model would be parity-checked on crops of the wrong size."""
+    from prnet.export.onnx_export import build_onnx, save_onnx
+
+    small = load_model(make_checkpoint(tmp_path / "q64.pt", input_size=64))
+    save_onnx(build_onnx(small.model.eval(), 64, simplify=False), tmp_path / "q64.onnx")
+    with pytest.raises(PrnetInputError, match=r"q64.onnx takes 64 px crops, the reference model \(--model\) 128 px"):
+        export_model("openvino", checkpoint, tmp_path / "q_openvino", options={"onnx": str(tmp_path / "q64.onnx")})
+    assert not (tmp_path / "q_openvino").exists()
+    (tmp_path / "bad.onnx").write_bytes(b"not onnx")
+    with pytest.raises(PrnetInputError, match="bad.onnx: not a readable ONNX model"):
+        export_model("openvino", checkpoint, tmp_path / "q_openvino", options={"onnx": str(tmp_path / "bad.onnx")})
+
+
 @pytest.mark.skipif(not module_available("coremltools"), reason="coremltools is not installed")
 def test_coreml_package_is_valid_and_compressed(checkpoint, tmp_path):
     result = export_model("coreml", checkpoint, tmp_path / "m.mlpackage", options={"weights": "int8"})

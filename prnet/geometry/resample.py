@@ -16,6 +16,21 @@ def resize_uv_map(posmap: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(posmap, (size, size), interpolation=cv2.INTER_LINEAR)
 
 
+def rescale_points(points: np.ndarray, factor: float) -> np.ndarray:
+    """(..., 3) points in pixels of an S px crop -> of an S*factor px crop: pixel centres at integers, so
+    x' = (x + 0.5) f - 0.5 (y alike) and z' = z f -- how a ground-truth map follows a resized crop."""
+    moved = np.array(points, dtype=np.result_type(points, np.float32))  # float64 stays float64
+    moved[..., :2] = (moved[..., :2] + 0.5) * factor - 0.5
+    moved[..., 2] *= factor
+    return moved
+
+
+def resize_posmap(posmap: np.ndarray, size: int) -> np.ndarray:
+    """A position map of an S px crop as the map of the same crop at `size` px: UV grid resampled
+    (`resize_uv_map`) and its points rescaled (`rescale_points`)."""
+    return rescale_points(resize_uv_map(posmap, size), size / posmap.shape[0])
+
+
 def grid_triangles(face_mask: np.ndarray) -> np.ndarray:
     """Two triangles per 2x2 block of face pixels, as indices into the face pixels in row-major order."""
     ids = -np.ones(face_mask.shape, np.int64)
