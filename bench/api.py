@@ -82,7 +82,8 @@ def benchmark(
     from prnet.checkpoint import load_model
     from prnet.export.formats import RUNTIME_ALIASES
 
-    models = [Path(m) for m in (model if isinstance(model, (list, tuple)) else [model] if model is not None else [])]
+    given = model if isinstance(model, (list, tuple)) else [model] if model is not None else []
+    models = [default_model.resolve_model(m) for m in given]  # shipped names too: --model default-fast
     models += [Path(compressed)] if compressed is not None else []
     models = [m / "model.pt" if m.is_dir() and (m / "model.pt").is_file() else m for m in models]
     for m in models:

@@ -213,7 +213,7 @@ def _time(lives: list[_Live], data: ValidationSet, settings: BenchSettings, log)
     latencies = timing.time_interleaved(
         {name: _timed_call(live.runner, one) for name, live in by_name.items()},
         settings.iters, settings.rounds, settings.warmup, failed("timing batch 1"),
-        on_round=lambda done, total: log(f"  round {done + 1}/{total}"),
+        on_round=lambda done, total: log(f"  round {done + 1}/{total}"), settle=1,
     )
     for name, samples in latencies.items():
         by_name[name].row.latency_ms = timing.percentiles_ms(samples)
@@ -223,6 +223,7 @@ def _time(lives: list[_Live], data: ValidationSet, settings: BenchSettings, log)
     batches = timing.time_interleaved(
         {name: _timed_call(live.runner, many) for name, live in alive.items()},
         settings.throughput_iters, min(settings.rounds, settings.throughput_iters), 1, failed(f"timing batch {settings.batch}"),
+        settle=1,
     )
     for name, samples in batches.items():
         median = float(np.median(samples))

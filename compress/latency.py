@@ -1,8 +1,10 @@
 """Side-by-side latency of ONNX variants in ONNX Runtime and OpenVINO, in ONE process, interleaved.
 
 The CPU is shared and drifts by ~10% between runs, so absolute milliseconds from separate runs are not
-comparable: every variant/runtime pair is timed round-robin by prnet.timing (one call each per round, the start
-rotating) and the medians and ratios to a named baseline are reported together. Sessions are built by
+comparable: every variant/runtime pair is timed by prnet.timing in interleaved rounds (a block of back-to-back
+calls each per round after one untimed settling call, the start rotating; one-call round-robin let each
+runtime's spinning threads slow the next one's call) and the medians and ratios to a named baseline are
+reported together. Sessions are built by
 prnet.export.runners (one place configures ORT sessions and OpenVINO compiled models); the files here are raw
 ONNX (no prnet metadata needed), so the calls take and return NCHW arrays as the graph does.
 """
@@ -25,6 +27,7 @@ from prnet.io import PrnetInputError
 RUNTIMES = ("onnxruntime", "openvino")
 OPTIONAL_RUNTIMES = ("openvino-bf16",)
 OPENVINO_PRECISION = {"openvino": "f32", "openvino-bf16": "bf16"}
+ROUNDS = 5  # interleaved rounds the timed calls are spread over, as `prnet bench` does
 
 
 def runtime_names(text: str) -> tuple[str, ...]:
@@ -83,11 +86,12 @@ class Timing:
 def interleaved(calls: dict[str, Callable[[], object]], repeats: int = 20, warmup: int = 3,
                 baseline: str | None = None,
                 on_error: Callable[[str, BaseException], None] | None = None) -> dict[str, Timing]:
-    """Time each zero-argument call `repeats` times, round-robin; medians and speed-ups vs `baseline`.
+    """Time each zero-argument call `repeats` times in interleaved blocks; medians and speed-ups vs `baseline`.
     A call that raises goes to `on_error(name, error)` and is left out (without `on_error` it raises)."""
     from prnet.timing import percentiles_ms, time_interleaved
 
-    samples = time_interleaved(calls, repeats, repeats, warmup, on_error)
+    # blocks of back-to-back calls (a deployed model runs so), one untimed settling call per turn, rounds rotating
+    samples = time_interleaved(calls, repeats, max(1, min(ROUNDS, repeats // 2)), warmup, on_error, settle=1)
     timings = {}
     for name, values in samples.items():
         stats = percentiles_ms(values)

@@ -18,8 +18,8 @@ from prnet.report import fmt, markdown_table, mb, md_cell, write_report_files
 
 SCHEMA = "prnet-compress-report"
 SCHEMA_VERSION = 1
-NOISE_NOTE = ("Latency: median of interleaved runs in one process, batch 1; the CPU is shared with other jobs, so "
-              "compare the ratios within this report, not milliseconds across reports.")
+NOISE_NOTE = ("Latency: median of interleaved rounds of back-to-back calls in one process, batch 1; the CPU is "
+              "shared with other jobs, so compare the ratios within this report, not milliseconds across reports.")
 FP16_NOTE = "FP16 is for GPUs/TensorRT/CoreML: x86 CPUs compute it in FP32 (casts), so it is not faster here."
 
 

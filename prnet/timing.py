@@ -39,8 +39,14 @@ def time_interleaved(
     on_error: Callable[[str, BaseException], None] | None = None,
     clock: Callable[[], float] = time.perf_counter,
     on_round: Callable[[int, int], None] = lambda done, total: None,
+    settle: int = 0,
 ) -> dict[str, list[float]]:
     """Time each call `iters` times in total, spread over `rounds` interleaved rounds, after `warmup` calls each.
+
+    `settle`: untimed calls each time a call takes its turn in a round. The first call after another runtime's
+    pays for that runtime's threads still spinning (ONNX Runtime and OpenVINO both spin-wait after a call) and
+    for cold caches: on 2 cores one-call round-robin measured an ONNX Runtime model at 21-37 ms that runs at
+    15.5 ms called back to back (docs/compress.md). A deployed model is called back to back.
 
     A call that raises is reported through `on_error(name, error)` and dropped from the remaining rounds;
     the others go on (without `on_error` it raises). Returns the per-call durations (seconds) of the calls that never
@@ -72,7 +78,9 @@ def time_interleaved(
         for name in order:
             remaining = iters - len(times.get(name, ()))
             if name in alive and remaining > 0:
-                run(name, min(per_round, remaining), record=True)
+                run(name, settle, record=False)
+                if name in alive:  # a settling call may fail too
+                    run(name, min(per_round, remaining), record=True)
     return times
 
 

@@ -153,3 +153,15 @@ def test_bench_compressed_output_rows(app, assets, tmp_path):
         assert rows[name]["deviation_px"] is not None and rows[name]["accuracy"]["delta_nme68_2d"] is not None
     assert rows["compressed/torch"]["macs"] < rows["fp32/torch"]["macs"]
     assert rows["compressed+int8/torch"]["status"] == "unavailable"
+
+
+def test_bench_takes_shipped_model_names(app, assets, tmp_path, monkeypatch):
+    """--model default-fast is the shipped file, as in predict/eval/export (was: 'default-fast: model file not found')."""
+    from prnet import default_model
+
+    model, data = assets
+    monkeypatch.setattr(default_model, "DEFAULT_MODEL_PATH", tmp_path / "assets" / "default_model.pt")
+    args = ["--model", str(model), "--model", "default-fast", "--data", str(data), "--out", str(tmp_path / "r"), *FAST]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "--model default-fast: this install has no default_model_fast.onnx" in " ".join(result.output.split())

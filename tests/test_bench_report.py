@@ -59,6 +59,26 @@ def test_time_interleaved_counts_order_and_isolation():
     assert log == ["a", "b", "c"] + ["a", "a", "b", "b", "c", "c"] + ["b", "b", "c", "a", "a"] + ["a", "a", "b", "b"]
 
 
+def test_time_interleaved_settles_each_turn_untimed():
+    """settle=1: one untimed call each time a row takes its turn (the previous runtime's threads still spin)."""
+    ticks = iter(range(10_000))
+    log = []
+    slow_first = {"a": 0, "b": 0}
+
+    def call(name):
+        def run():
+            log.append(name)
+            slow_first[name] += 1
+        return run
+
+    times = time_interleaved({"a": call("a"), "b": call("b")}, iters=4, rounds=2, warmup=0,
+                             clock=lambda: next(ticks), settle=1)
+    assert [len(times["a"]), len(times["b"])] == [4, 4]
+    # per round: a settles then 2 timed, b settles then 2 timed; round 1 starts at b
+    assert log == ["a"] * 3 + ["b"] * 3 + ["b"] * 3 + ["a"] * 3
+    assert slow_first == {"a": 6, "b": 6}  # 4 timed + 2 settling calls each
+
+
 def test_percentiles_ms():
     stats = percentiles_ms([0.001] * 98 + [0.002, 0.010])
     assert stats["p50"] == pytest.approx(1.0) and stats["n"] == 100
