@@ -108,12 +108,13 @@ def machine_info() -> dict[str, object]:
 
     import torch
 
-    from prnet.hardware import cpu_info
+    from prnet.hardware import cpu_info, cpu_summary
 
     info = cpu_info()
     return {
         "platform": platform.platform(),
         "cpu": info["name"],
+        "cpu_summary": cpu_summary(),
         "cpu_flags": info["flags"],
         "cpu_count": os.cpu_count(),
         "python": sys.version.split()[0],

@@ -192,7 +192,7 @@ def to_markdown(report: Mapping) -> str:
     out = [
         f"# prnet bench: {report['model']['name']}",
         "",
-        f"{report['created']} on {report['machine']['cpu']} ({report['machine']['platform']}){steal_note(report)}",
+        f"{report['created']} on {report['machine'].get('cpu_summary') or report['machine']['cpu']} ({report['machine']['platform']}){steal_note(report)}",
         "",
         settings_line(report) + ".",
         "",
