@@ -6,6 +6,7 @@ sampled at random) or an iterable stream such as the synthetic generator (read i
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -73,3 +74,33 @@ def calibration_loop(batches: list[Batch]):
                 model(batch.images)
 
     return forward_loop
+
+
+class AugmentedSamples:
+    """A map-style sample source seen at `size` through `prnet train`'s augmentation (`AugmentConfig`: rotation,
+    shift, scale, colour), so a distilled student also sees the jittered crops a tracker or a detector gives it.
+
+    The k-th draw of index i uses the generator (seed, i, k): two views with one seed -- the teacher's size and
+    the student's -- show the same jittered crop at both sizes. Occlusion and flips are off: the noise patch would
+    differ between the sizes, and the teacher's output, not a flipped ground truth, is the target."""
+
+    def __init__(self, source: Any, size: int, config: Any, seed: int):
+        if not _is_map_style(source):
+            raise PrnetInputError("augmented distillation samples a dataset at random: pass a dataset directory")
+        self.source, self.size, self.seed = source, int(size), seed
+        self.config = dataclasses.replace(config, occlusion_prob=0.0, flip_prob=0.0)
+        self._draws: dict[int, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, index: int) -> Any:
+        from prnet.train.augment import augment_sample
+
+        draw = self._draws.get(index, 0)
+        self._draws[index] = draw + 1
+        sample = self.source[index]
+        rng = np.random.default_rng((self.seed, index, draw))
+        image, posmap, landmarks = augment_sample(sample.image, sample.posmap, sample.landmarks, self.size,
+                                                  self.config, rng)
+        return dataclasses.replace(sample, image=image, posmap=posmap, landmarks=landmarks)

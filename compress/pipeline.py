@@ -54,6 +54,7 @@ class CompressConfig:
     threads: int = 2
     seed: int = 0
     sensitivity: bool = False  # with int8: per-block INT8 sensitivity table (prnet.compress.sensitivity) in the report
+    augment: Any = None  # a prnet.train.augment.AugmentConfig: distil on jittered crops (None: the stored crops)
 
 
 @dataclass
@@ -95,14 +96,14 @@ def build_student(teacher: nn.Module, train: Any, layout, output_scale: float, c
         log(f"SVD ({svd_config.describe()}): {len(student.svd.plan)} layers factorized")
     if steps > 0:
         log(f"fine-tuning {steps} steps (distillation from the FP32 teacher)")
-        batches = resolution.batches(train, config.finetune.batch_size, seed=config.seed)
+        batches = resolution.batches(train, config.finetune.batch_size, seed=config.seed, augment=config.augment)
         student.history = finetune(student.model, target, batches, weight_mask, scale, config.finetune, log)
     if config.qat is not None and config.qat.steps > 0:
         calibration = resolution.first_batches(train, config.qat.int8.calibration_count, config.finetune.batch_size)
         qat_method.apply(student.model, config.qat, calibration_loop(calibration))
         qat_train = DistillConfig(**{**config.finetune.to_dict(), "steps": config.qat.steps, "lr": config.qat.lr})
         log(f"QAT: {config.qat.steps} steps")
-        batches = resolution.batches(train, qat_train.batch_size, seed=config.seed + 1)
+        batches = resolution.batches(train, qat_train.batch_size, seed=config.seed + 1, augment=config.augment)
         student.qat_history = finetune(student.model, target, batches, weight_mask, scale, qat_train, log)
         qat_method.strip(student.model)
     student.model.eval().requires_grad_(False)

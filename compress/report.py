@@ -120,7 +120,8 @@ def render_markdown(report: dict) -> str:
     lines = [f"# prnet compress: {report['model']} ({report['input_size']} px)", ""]
     teacher_size = report.get("teacher_input_size", report["input_size"])
     if teacher_size != report["input_size"]:
-        how = (f"distilled from the FP32 model at {teacher_size} px" if report.get("finetune_history")
+        jitter = " on jittered crops (--augment)" if report["settings"].get("augment") else ""
+        how = (f"distilled from the FP32 model at {teacher_size} px{jitter}" if report.get("finetune_history")
                else f"the {teacher_size} px model's weights, not fine-tuned")
         lines += [f"Input size: the compressed model runs at {report['input_size']} px, {how}; every dNME and "
                   f"speed-up is against the {teacher_size} px original on the same faces, deviations are in pixels "

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from prnet.compress.data import Batch, first_batches, random_batches
+from prnet.compress.data import AugmentedSamples, Batch, first_batches, random_batches
 from prnet.geometry.resample import resize_layout
 from prnet.train.augment import ResizedSamples
 
@@ -91,13 +91,20 @@ class Resolution:
     def student_source(self, source: Any) -> Any:
         return at_size(source, self.student_size) if self.changed else source
 
-    def batches(self, source: Any, batch_size: int, seed: int) -> Iterator[Batch]:
-        """Endless training batches at the student's size; `teacher_images`: the same faces at the teacher's."""
-        student = random_batches(self.student_source(source), batch_size, seed=seed)
+    def batches(self, source: Any, batch_size: int, seed: int, augment: Any = None) -> Iterator[Batch]:
+        """Endless training batches at the student's size; `teacher_images`: the same faces at the teacher's.
+        `augment` (a `prnet.train.augment.AugmentConfig`): the same jittered crop at both sizes."""
+        def view(size: int) -> Any:
+            if augment is None:
+                return at_size(source, size)
+            base = source.source if isinstance(source, ResizedSamples) else source
+            return AugmentedSamples(base, size, augment, seed)
+
+        student = random_batches(view(self.student_size), batch_size, seed=seed)
         if not self.changed:
             yield from student
             return
-        teacher = random_batches(at_size(source, self.teacher_size), batch_size, seed=seed)  # same seed: same faces
+        teacher = random_batches(view(self.teacher_size), batch_size, seed=seed)  # same seed: same faces
         for small, large in zip(student, teacher):
             yield replace(small, teacher_images=large.images)
 

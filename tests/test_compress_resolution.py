@@ -75,6 +75,29 @@ def test_paired_batches_show_the_same_faces_at_both_sizes(dataset):
     assert (torch.nn.functional.interpolate(other, size=32, mode="area") - batch.images).abs().mean() > 0.05
 
 
+def test_augmented_batches_jitter_the_same_crop_at_both_sizes(dataset):
+    from prnet.geometry.resample import resize_posmap
+    from prnet.train.augment import AugmentConfig
+
+    data = PositionMapDataset(dataset)
+    plain = next(Resolution(64, 32).batches(data, 3, seed=4))
+    batch = next(Resolution(64, 32).batches(data, 3, seed=4, augment=AugmentConfig()))
+    assert batch.images.shape == (3, 3, 32, 32) and batch.teacher_images.shape == (3, 3, 64, 64)
+    down = torch.nn.functional.interpolate(batch.teacher_images, size=32, mode="area")
+    assert (down - batch.images).abs().mean() < 0.05  # one jittered crop, seen at both sizes
+    assert (batch.images - plain.images).abs().mean() > 0.02  # and jittered: not the stored crops
+    # the ground truth moved with the crop alike at both sizes (x' = (x + 0.5) f - 0.5)
+    big = next(Resolution(64, 64).batches(data, 3, seed=4, augment=AugmentConfig()))
+    small_maps = batch.posmaps.permute(0, 2, 3, 1).numpy()
+    for i in range(3):
+        expected = resize_posmap(big.posmaps[i].permute(1, 2, 0).numpy(), 32)
+        np.testing.assert_allclose(small_maps[i], expected, atol=0.1)
+    # a second epoch draws new jitter for the same face
+    again = Resolution(64, 64).batches(data, 12, seed=4, augment=AugmentConfig())
+    first, second = next(again), next(again)
+    assert not torch.equal(first.images, second.images)
+
+
 def test_distillation_brings_the_small_student_towards_the_resampled_teacher(dataset):
     torch.manual_seed(0)
     teacher = to_deployment(awake_model(64))
@@ -97,10 +120,11 @@ def test_compress_input_size_end_to_end(dataset, checkpoint, tmp_path):
     result = CliRunner().invoke(app, [str(a) for a in (
         "--model", checkpoint, "--data", dataset, "--out", out, "--input-size", 32, "--finetune-steps", 3,
         "--batch-size", 2, "--int8", "--calibration-count", 4, "--val-fraction", 0.25, "--val-count", 3,
-        "--repeats", 2, "--runtimes", "onnxruntime")])
+        "--repeats", 2, "--runtimes", "onnxruntime", "--augment")])
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
     assert report["input_size"] == 32 and report["teacher_input_size"] == 64
+    assert report["settings"]["augment"]["rotation_deg"] == 20.0  # prnet train's jitter, recorded
     rows = {row["variant"]: row for row in report["variants"]}
     assert set(rows) == {"original-fp32", "compressed-fp32", "compressed-int8"}
     assert rows["original-fp32"]["input_size"] == 64 and rows["compressed-int8"]["input_size"] == 32
@@ -110,7 +134,7 @@ def test_compress_input_size_end_to_end(dataset, checkpoint, tmp_path):
         assert cell["median_ms"] > 0 and np.isfinite(cell["accuracy"]["delta_nme68_2d"]), name
         assert cell["accuracy"]["map_deviation_px"]["max"] > 0 or name == "original-fp32"
     assert len(report["finetune_history"]) >= 1
-    assert "runs at 32 px, distilled from the FP32 model at 64 px" in (out / "report.md").read_text()
+    assert "runs at 32 px, distilled from the FP32 model at 64 px on jittered crops" in (out / "report.md").read_text()
     untuned = render_markdown({**report, "finetune_history": []})  # a zero-step run must not claim distillation
     assert "runs at 32 px, the 64 px model's weights, not fine-tuned" in untuned and "distilled" not in untuned
     loaded = load_model(out / "model.pt")  # the student is saved at its own size, with the resampled layout

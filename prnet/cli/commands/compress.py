@@ -19,6 +19,7 @@ def compress_command(
     svd_fit: str = typer.Option("weights", "--svd-fit", help="What --svd approximates: weights (data-free SVD) or responses (each layer's output on --calibration-count training images: PCA, usually far less lossy)."),
     svd_skip: List[str] = typer.Option([], "--svd-skip", help="Layer-name pattern (fnmatch, repeatable) that --svd leaves whole, e.g. 'decoder.1[0-6].*' to factorize only the low-resolution layers, where the parameters are."),
     finetune_steps: int = typer.Option(500, "--finetune-steps", help="Distillation steps after --svd (FP32 teacher, mask-weighted position-map loss)."),
+    augment: bool = typer.Option(False, "--augment/--no-augment", help="Distil on crops jittered as `prnet train` jitters them (rotation, shift, scale, colour; the same crop for teacher and student), so a student also fits the shifted crops a tracker gives it. Off: the stored crops only."),
     int8: bool = typer.Option(False, "--int8", help="Static INT8 QDQ (ONNX Runtime / OpenVINO; --int8-target tensorrt for TensorRT)."),
     int8_target: str = typer.Option("cpu", "--int8-target", help="cpu: u8 activations (fastest on CPUs); tensorrt: symmetric s8 activations."),
     calibration: str = typer.Option("minmax", "--calibration", help="Calibration method: minmax, percentile, entropy."),
@@ -49,7 +50,7 @@ def compress_command(
     try:
         config = build_config(svd, finetune_steps, int8, int8_target, calibration, calibration_count, keep_float,
                               reduce_range, qat, fp16, batch_size, lr, val_count, repeats, runtimes, upsample, device,
-                              seed, budget_nme, sensitivity, svd_fit, svd_skip, input_size)
+                              seed, budget_nme, sensitivity, svd_fit, svd_skip, input_size, augment)
         sizes = parse_sizes(budget_sizes) if budget_sizes else ()
         report = run(model, data, out, config, val_fraction, seed, budget_nme, log=console.print, budget_sizes=sizes)
     except PrnetInputError as err:
@@ -72,7 +73,7 @@ def parse_sizes(text: str) -> tuple[int, ...]:
 
 def build_config(svd, finetune_steps, int8, int8_target, calibration, calibration_count, keep_float, reduce_range,
                  qat, fp16, batch_size, lr, val_count, repeats, runtimes, upsample, device, seed, budget_nme,
-                 sensitivity=False, svd_fit="weights", svd_skip=(), input_size=None):
+                 sensitivity=False, svd_fit="weights", svd_skip=(), input_size=None, augment=False):
     from prnet.compress.distill import DistillConfig
     from prnet.compress.fp16 import Fp16Config
     from prnet.compress.int8 import DEFAULT_KEEP_FLOAT, Int8Config
@@ -81,6 +82,7 @@ def build_config(svd, finetune_steps, int8, int8_target, calibration, calibratio
     from prnet.compress.qat import QatConfig
     from prnet.compress.svd import parse_svd_spec
     from prnet.io import PrnetInputError
+    from prnet.train.augment import AugmentConfig
 
     if int8_target not in ("cpu", "tensorrt"):
         raise PrnetInputError(f"--int8-target {int8_target!r}: use cpu or tensorrt")
@@ -100,7 +102,8 @@ def build_config(svd, finetune_steps, int8, int8_target, calibration, calibratio
         finetune=DistillConfig(steps=finetune_steps, batch_size=batch_size, lr=lr, device=device),
         qat=QatConfig(steps=qat, lr=lr / 5, int8=int8_config) if qat else None,
         int8=int8_config if int8 else None, fp16=Fp16Config() if fp16 else None, upsample=upsample,
-        val_count=val_count, latency_repeats=repeats, runtimes=chosen, seed=seed, sensitivity=sensitivity)
+        val_count=val_count, latency_repeats=repeats, runtimes=chosen, seed=seed, sensitivity=sensitivity,
+        augment=AugmentConfig() if augment else None)
 
 
 def run(model: Path, data: Path, out: Path, config, val_fraction: float, seed: int, budget_nme, log=print,
