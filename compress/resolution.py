@@ -26,9 +26,14 @@ from prnet.geometry.resample import resize_layout
 from prnet.train.augment import ResizedSamples
 
 
+def stored(source: Any) -> Any:
+    """The samples as stored: `source` itself, or what a ResizedSamples view resamples."""
+    return source.source if isinstance(source, ResizedSamples) else source
+
+
 def at_size(source: Any, size: int) -> Any:
     """`source` (a sample source, maybe already a ResizedSamples view) seen at `size`, resampled once from the data."""
-    base = source.source if isinstance(source, ResizedSamples) else source
+    base = stored(source)
     native = base[0].image.shape[0]
     return base if native == size else ResizedSamples(base, size)
 
@@ -95,10 +100,7 @@ class Resolution:
         """Endless training batches at the student's size; `teacher_images`: the same faces at the teacher's.
         `augment` (a `prnet.train.augment.AugmentConfig`): the same jittered crop at both sizes."""
         def view(size: int) -> Any:
-            if augment is None:
-                return at_size(source, size)
-            base = source.source if isinstance(source, ResizedSamples) else source
-            return AugmentedSamples(base, size, augment, seed)
+            return at_size(source, size) if augment is None else AugmentedSamples(stored(source), size, augment, seed)
 
         student = random_batches(view(self.student_size), batch_size, seed=seed)
         if not self.changed:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from prnet.export.metadata import INPUT_NAME, METADATA_KEY, OUTPUT_NAME, ExportMetadata
-from prnet.io import PrnetInputError
+from prnet.io import PrnetInputError, existing_file
 
 DEFAULT_OPSET = 17  # Conv/Pad/DepthToSpace only need 13; 17 is read by ORT, OpenVINO, TensorRT 8.6+
 
@@ -73,9 +73,7 @@ def checked_onnx(path: str | Path, input_size: int) -> Path:
     reference model's input size, else the parity check would feed it crops of the wrong size."""
     import onnx
 
-    path = Path(path)
-    if not path.is_file():
-        raise PrnetInputError(f"{path}: ONNX file not found")
+    path = existing_file(path, "ONNX file")
     try:
         dims = onnx.load(str(path), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
     except Exception as err:  # onnx raises DecodeError and friends for a corrupt file
