@@ -72,6 +72,11 @@ def resolution_of(teacher: nn.Module, config: CompressConfig) -> Resolution:
     return Resolution(size, config.input_size or size)
 
 
+def distill_config(config: CompressConfig) -> DistillConfig:
+    """The fine-tune settings; jittered crops never repeat, so the teacher cache is off with --augment."""
+    return config.finetune if config.augment is None else replace(config.finetune, teacher_cache_mb=0)
+
+
 def build_student(teacher: nn.Module, train: Any, layout, output_scale: float, config: CompressConfig,
                   log: Callable[[str], None]) -> Student:
     """[A smaller input size,] SVD + distillation fine-tune (when asked), then QAT (when asked), on a copy of the
@@ -97,11 +102,11 @@ def build_student(teacher: nn.Module, train: Any, layout, output_scale: float, c
     if steps > 0:
         log(f"fine-tuning {steps} steps (distillation from the FP32 teacher)")
         batches = resolution.batches(train, config.finetune.batch_size, seed=config.seed, augment=config.augment)
-        student.history = finetune(student.model, target, batches, weight_mask, scale, config.finetune, log)
+        student.history = finetune(student.model, target, batches, weight_mask, scale, distill_config(config), log)
     if config.qat is not None and config.qat.steps > 0:
         calibration = resolution.first_batches(train, config.qat.int8.calibration_count, config.finetune.batch_size)
         qat_method.apply(student.model, config.qat, calibration_loop(calibration))
-        qat_train = DistillConfig(**{**config.finetune.to_dict(), "steps": config.qat.steps, "lr": config.qat.lr})
+        qat_train = replace(distill_config(config), steps=config.qat.steps, lr=config.qat.lr)
         log(f"QAT: {config.qat.steps} steps")
         batches = resolution.batches(train, qat_train.batch_size, seed=config.seed + 1, augment=config.augment)
         student.qat_history = finetune(student.model, target, batches, weight_mask, scale, qat_train, log)

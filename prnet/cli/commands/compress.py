@@ -33,6 +33,7 @@ def compress_command(
     budget_sizes: Optional[str] = typer.Option(None, "--budget-sizes", help="With --budget-nme: student input sizes to search too, smallest first, e.g. 96,128 (a smaller size is distilled from the model at its own)."),
     batch_size: int = typer.Option(8, "--batch-size", help="Fine-tuning batch size."),
     lr: float = typer.Option(1e-4, "--lr", help="Fine-tuning learning rate (QAT uses lr/5)."),
+    teacher_cache_mb: int = typer.Option(4096, "--teacher-cache-mb", help="Memory (MB) for the teacher's maps of faces already seen in distillation, so a face's teacher forward runs once (0: off; off with --augment)."),
     val_fraction: float = typer.Option(0.05, "--val-fraction", help="Share of --data held out for validation (the training split's seed)."),
     val_count: int = typer.Option(64, "--val-count", help="Validation images for NME."),
     repeats: int = typer.Option(20, "--repeats", help="Interleaved timed runs per variant and runtime."),
@@ -50,7 +51,8 @@ def compress_command(
     try:
         config = build_config(svd, finetune_steps, int8, int8_target, calibration, calibration_count, keep_float,
                               reduce_range, qat, fp16, batch_size, lr, val_count, repeats, runtimes, upsample, device,
-                              seed, budget_nme, sensitivity, svd_fit, svd_skip, input_size, augment)
+                              seed, budget_nme, sensitivity, svd_fit, svd_skip, input_size, augment,
+                              teacher_cache_mb)
         sizes = parse_sizes(budget_sizes) if budget_sizes else ()
         report = run(model, data, out, config, val_fraction, seed, budget_nme, log=console.print, budget_sizes=sizes)
     except PrnetInputError as err:
@@ -73,7 +75,8 @@ def parse_sizes(text: str) -> tuple[int, ...]:
 
 def build_config(svd, finetune_steps, int8, int8_target, calibration, calibration_count, keep_float, reduce_range,
                  qat, fp16, batch_size, lr, val_count, repeats, runtimes, upsample, device, seed, budget_nme,
-                 sensitivity=False, svd_fit="weights", svd_skip=(), input_size=None, augment=False):
+                 sensitivity=False, svd_fit="weights", svd_skip=(), input_size=None, augment=False,
+                 teacher_cache_mb=4096):
     from prnet.compress.distill import DistillConfig
     from prnet.compress.fp16 import Fp16Config
     from prnet.compress.int8 import DEFAULT_KEEP_FLOAT, Int8Config
@@ -84,6 +87,8 @@ def build_config(svd, finetune_steps, int8, int8_target, calibration, calibratio
     from prnet.io import PrnetInputError
     from prnet.train.augment import AugmentConfig
 
+    if teacher_cache_mb < 0:
+        raise PrnetInputError(f"--teacher-cache-mb {teacher_cache_mb}: use 0 (off) or a size in MB, e.g. 4096")
     if int8_target not in ("cpu", "tensorrt"):
         raise PrnetInputError(f"--int8-target {int8_target!r}: use cpu or tensorrt")
     chosen = runtime_names(runtimes)
@@ -99,7 +104,8 @@ def build_config(svd, finetune_steps, int8, int8_target, calibration, calibratio
     return CompressConfig(
         input_size=input_size, svd=parse_svd_spec(svd, fit=svd_fit, calibration_count=calibration_count,
                            skip=tuple(svd_skip)) if svd else None,
-        finetune=DistillConfig(steps=finetune_steps, batch_size=batch_size, lr=lr, device=device),
+        finetune=DistillConfig(steps=finetune_steps, batch_size=batch_size, lr=lr, device=device,
+                               teacher_cache_mb=teacher_cache_mb),
         qat=QatConfig(steps=qat, lr=lr / 5, int8=int8_config) if qat else None,
         int8=int8_config if int8 else None, fp16=Fp16Config() if fp16 else None, upsample=upsample,
         val_count=val_count, latency_repeats=repeats, runtimes=chosen, seed=seed, sensitivity=sensitivity,
